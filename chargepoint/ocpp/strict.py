@@ -1,0 +1,179 @@
+"""Strict inbound routing for OCPP-J, shared by every adapter.
+
+The `ocpp` library logs and drops frames it cannot parse, maps schema errors to codes that differ from the
+specifications, and (for 2.1) silently drops actions without a handler. This mixin replaces its ``route_message``:
+
+* not JSON                         -> CALLERROR FormationViolation (1.6) / FormatViolation (2.x), id "-1"
+* not an array, wrong arity/types  -> ProtocolError (1.6) / RpcFrameworkError (2.x)
+* unknown MessageTypeId            -> ProtocolError (1.6) / MessageTypeNotSupported (2.x)
+* action unknown to the version    -> NotImplemented
+* action known but not handled     -> NotSupported
+* payload not an object            -> FormationViolation / FormatViolation
+* required / additionalProperties / minItems / maxItems violated -> OccurenceConstraintViolation (1.6 spelling) /
+  OccurrenceConstraintViolation
+* wrong JSON type                   -> TypeConstraintViolation
+* enum, maxLength, minimum, maximum, pattern, multipleOf, format -> PropertyConstraintViolation
+
+Rejected CALLs never reach a handler, so they change no state. The connection stays up.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import logging
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
+
+log = logging.getLogger("chargepoint.ocpp")
+
+_V16_ACTIONS: set[str] | None = None
+
+
+def _known_actions(version: str) -> set[str]:
+    if version == "1.6":
+        from ocpp.v16.enums import Action as A16
+
+        return {a.value for a in A16}
+    if version == "2.0.1":
+        from ocpp.v201.enums import Action as A201
+
+        return {a.value for a in A201}
+    from ocpp.v21.enums import Action as A21
+
+    return {a.value for a in A21}
+
+
+_KNOWN: dict[str, set[str]] = {}
+
+
+def known_actions(version: str) -> set[str]:
+    if version not in _KNOWN:
+        _KNOWN[version] = _known_actions(version)
+    return _KNOWN[version]
+
+
+class Codes:
+    def __init__(self, version: str) -> None:
+        v16 = version == "1.6"
+        self.format = "FormationViolation" if v16 else "FormatViolation"
+        self.framework = "ProtocolError" if v16 else "RpcFrameworkError"
+        self.message_type = "ProtocolError" if v16 else "MessageTypeNotSupported"
+        self.occurrence = "OccurenceConstraintViolation" if v16 else "OccurrenceConstraintViolation"
+        self.type = "TypeConstraintViolation"
+        self.property = "PropertyConstraintViolation"
+        self.not_implemented = "NotImplemented"
+        self.not_supported = "NotSupported"
+
+
+_OCCURRENCE = {"required", "additionalProperties", "minItems", "maxItems", "minProperties", "maxProperties"}
+_TYPE = {"type"}
+
+
+def classify(error: SchemaValidationError, codes: Codes) -> str:
+    if error.validator in _OCCURRENCE:
+        return codes.occurrence
+    if error.validator in _TYPE:
+        return codes.type
+    return codes.property
+
+
+def _error_frame(unique_id: str, code: str, description: str, details: dict[str, Any] | None = None) -> str:
+    return json.dumps([MessageType.CallError, unique_id, code, description[:255], details or {}])
+
+
+class StrictRouter:
+    """Mixin for ``ocpp.vXX.ChargePoint`` subclasses. Requires ``_ocpp_version``, ``route_map`` and ``_send``."""
+
+    _ocpp_version: str
+    route_map: dict[str, dict[str, Any]]
+    rejected_frames: int = 0
+
+    async def _send(self, message: str) -> None:  # provided by ocpp.ChargePoint
+        raise NotImplementedError
+
+    async def _handle_call(self, msg: Call) -> Any:  # provided by ocpp.ChargePoint
+        raise NotImplementedError
+
+    _response_queue: Any
+
+    def check_call(self, msg: list[Any]) -> str | None:
+        """Return a CALLERROR frame for an invalid CALL, or None when it may be handled."""
+        version = self._ocpp_version
+        codes = Codes(version)
+        unique_id = msg[1]
+        action = msg[2]
+        payload = msg[3]
+        if not isinstance(action, str):
+            return _error_frame(unique_id, codes.framework, "Action must be a string")
+        if action not in known_actions(version):
+            return _error_frame(unique_id, codes.not_implemented, f"Unknown action {action!r} for OCPP {version}")
+        if action not in self.route_map or "_on_action" not in self.route_map[action]:
+            return _error_frame(unique_id, codes.not_supported, f"Action {action!r} is not supported")
+        if not isinstance(payload, dict):
+            return _error_frame(unique_id, codes.format, "Payload must be a JSON object")
+        try:
+            if version == "1.6" and action in ("SetChargingProfile", "RemoteStartTransaction"):
+                validator = get_validator(MessageType.Call, action, version, parse_float=decimal.Decimal)
+                payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
+            else:
+                validator = get_validator(MessageType.Call, action, version)
+        except OSError:
+            return _error_frame(unique_id, codes.not_supported, f"No schema for {action!r}")
+        error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: e.path)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(payload)"
+            return _error_frame(unique_id, classify(error, codes), f"{where}: {error.message}")
+        return None
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        codes = Codes(self._ocpp_version)
+        try:
+            msg = json.loads(raw_msg)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self.rejected_frames += 1
+            log.warning("rejected frame: not JSON (%s)", e)
+            await self._send(_error_frame("-1", codes.format, "Message is not valid JSON"))
+            return
+        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[0], int):
+            self.rejected_frames += 1
+            uid = msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
+            await self._send(_error_frame(uid, codes.framework, "Message is not an OCPP-J array"))
+            return
+        mtype, uid = msg[0], msg[1]
+        if not isinstance(uid, str) or not 0 < len(uid) <= 36:
+            self.rejected_frames += 1
+            await self._send(_error_frame("-1", codes.framework, "MessageId must be a string of 1..36 characters"))
+            return
+        if mtype == MessageType.Call:
+            if len(msg) != 4:
+                self.rejected_frames += 1
+                await self._send(_error_frame(uid, codes.framework, "CALL must have 4 elements"))
+                return
+            error = self.check_call(msg)
+            if error is not None:
+                self.rejected_frames += 1
+                log.warning("rejected CALL %s %s: %s", uid, msg[2], error)
+                await self._send(error)
+                return
+            call = Call(uid, msg[2], msg[3])
+            try:
+                await self._handle_call(call)
+            except Exception as e:  # handler bugs become InternalError, never a dropped frame
+                log.exception("handler for %s failed", msg[2])
+                await self._send(_error_frame(uid, "InternalError", str(e) or type(e).__name__))
+            return
+        if mtype == MessageType.CallResult and len(msg) == 3:
+            self._response_queue.put_nowait(CallResult(uid, msg[2]))
+            return
+        if mtype == MessageType.CallError and len(msg) == 5:
+            self._response_queue.put_nowait(CallError(uid, msg[2], msg[3], msg[4]))
+            return
+        if mtype in (MessageType.CallResult, MessageType.CallError):
+            self.rejected_frames += 1
+            log.warning("dropped malformed response %s", uid)
+            return
+        self.rejected_frames += 1
+        await self._send(_error_frame(uid, codes.message_type, f"MessageTypeId {mtype} is not supported"))
