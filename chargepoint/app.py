@@ -1,0 +1,70 @@
+"""Assemble a station from its configuration: ports, model, settings, OCPP session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chargepoint.clock import Clock
+from chargepoint.config import OCPP_VERSIONS, StationConfig
+from chargepoint.hardware.interfaces import ConnectorPort
+from chargepoint.ocpp.base import StationIdentity
+from chargepoint.ocpp.session import StationSession
+from chargepoint.ocpp.transport import TransportConfig
+from chargepoint.station.auth import Authorizer, AuthPolicy
+from chargepoint.station.core import Station
+from chargepoint.station.settings import StationSettings
+from hil.emulators.direct_dc import DirectDcPort, EvProfile
+
+EV_PROFILES: dict[str, EvProfile] = {
+    "leaf24": EvProfile("leaf24", 24_000, 125, 15, 435, 395, 15, 100, 0.16),
+    "leaf40": EvProfile("leaf40", 40_000, 125, 15, 435, 403, 15, 100, 0.10),
+    "leaf62": EvProfile("leaf62", 62_000, 125, 20, 435, 403, 15, 100, 0.07),
+    "generic": EvProfile(),
+}
+
+
+@dataclass
+class Assembly:
+    station: Station
+    ports: dict[int, ConnectorPort]
+
+
+def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
+    ports: dict[int, ConnectorPort] = {}
+    for ev_cfg in cfg.evses:
+        if ev_cfg.protocol == "chademo":
+            raise NotImplementedError("the CHAdeMO connector is selected with protocol = 'chademo' once it lands")
+        profile = EV_PROFILES[ev_cfg.ev.profile] if ev_cfg.ev else EV_PROFILES["generic"]
+        soc = ev_cfg.ev.soc if ev_cfg.ev else 50.0
+        ports[ev_cfg.id] = DirectDcPort(ratings=ev_cfg.ratings, profile=profile, soc=soc)
+    settings = StationSettings(
+        heartbeat_interval_s=cfg.csms.heartbeat_interval_s,
+        sample_interval_s=cfg.metering.sample_interval_s,
+        aligned_interval_s=cfg.metering.aligned_interval_s,
+    )
+    if cfg.metering.measurands is not None:
+        settings.sampled_measurands = cfg.metering.measurands
+    policy = AuthPolicy(
+        local_auth_list_enabled=cfg.auth.local_auth_list,
+        cache_enabled=cfg.auth.authorization_cache,
+        local_pre_authorize=cfg.auth.local_pre_authorize,
+        local_authorize_offline=cfg.auth.local_authorize_offline,
+        free_vend=cfg.auth.free_vend,
+    )
+    station = Station({k: [p] for k, p in ports.items()}, clock, settings, Authorizer(policy))
+    return Assembly(station, ports)
+
+
+def build_session(cfg: StationConfig, station: Station, url: str) -> StationSession:
+    transport = TransportConfig(
+        url=url,
+        station_id=cfg.id,
+        protocols=tuple(OCPP_VERSIONS[v] for v in cfg.csms.ocpp),
+        password=cfg.csms.password,
+        ping_interval_s=cfg.csms.ping_interval_s or None,
+        backoff_initial_s=cfg.csms.backoff_initial_s,
+        backoff_max_s=cfg.csms.backoff_max_s,
+        backoff_jitter=cfg.csms.backoff_jitter,
+    )
+    identity = StationIdentity(cfg.vendor, cfg.model, cfg.serial_number, cfg.firmware_version)
+    return StationSession(station, transport, identity, response_timeout_s=cfg.csms.response_timeout_s)

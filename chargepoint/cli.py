@@ -1,0 +1,222 @@
+"""``chargepoint`` command line.
+
+Exit codes:
+  0  clean exit (``--duration`` elapsed, or interrupted with Ctrl-C / SIGTERM)
+  1  unexpected internal error
+  2  invalid command-line option or configuration file (the message names the key and the problem)
+  3  ``--duration`` elapsed without the CSMS ever accepting the station (refused, unreachable, wrong version)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any, TextIO
+
+from chargepoint import __version__
+from chargepoint.app import build_session, build_station
+from chargepoint.clock import RealClock
+from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, load_config
+from chargepoint.hardware.interfaces import PortPhase
+from chargepoint.logs import setup_logging
+from chargepoint.station.actions import Action, StatusChanged, TransactionEnded, TransactionStarted
+from chargepoint.station.types import IdToken
+
+log = logging.getLogger("chargepoint.cli")
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_NOT_ACCEPTED = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chargepoint",
+        description="Bidirectional CHAdeMO charge point: OCPP 1.6J / 2.0.1 / 2.1 towards a CSMS.",
+        epilog=__doc__.split("\n", 2)[2] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"chargepoint {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run a station (without --csms: against the embedded CSMS emulator, with an emulated car)",
+        description="Run one charge point. Without --csms (and no [csms] url in the config) it starts the embedded "
+        "CSMS emulator on a free loopback port, plugs in the emulated car and runs an authorized session.",
+    )
+    run.add_argument("--config", metavar="FILE", help="station TOML file (see docs/configuration.md)")
+    run.add_argument("--csms", metavar="URL", help="CSMS websocket URL (ws:// or wss://); the station id is appended")
+    run.add_argument("--id", metavar="ID", help="charge point identity (overrides station.id)")
+    run.add_argument("--ocpp", choices=list(OCPP_VERSIONS), help="OCPP version to offer (overrides csms.ocpp)")
+    run.add_argument("--duration", metavar="SECONDS", type=_positive_float, help="exit 0 after this many seconds")
+    run.add_argument("--log-format", choices=("text", "json"), help="log format (default text, or logging.format)")
+    run.add_argument("--ev-soc", metavar="PERCENT", type=_percent, help="initial SoC of the emulated car(s)")
+    run.add_argument("--no-status", action="store_true", help="no live status line even on a terminal")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging, including every OCPP frame")
+    return p
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def _percent(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v <= 100:
+        raise argparse.ArgumentTypeError(f"must be within 0..100, got {text}")
+    return v
+
+
+def apply_overrides(cfg: StationConfig, args: argparse.Namespace) -> StationConfig:
+    if args.id is not None:
+        if not args.id or len(args.id) > 48 or any(c in args.id for c in "/?# "):
+            raise ConfigError(f"--id: must be 1..48 characters without '/', '?', '#' or spaces; got {args.id!r}")
+        cfg.id = args.id
+    if args.csms is not None:
+        if not args.csms.startswith(("ws://", "wss://")):
+            raise ConfigError(f"--csms: must start with ws:// or wss://; got {args.csms!r}")
+        cfg.csms.url = args.csms
+    if args.ocpp is not None:
+        cfg.csms.ocpp = (args.ocpp,)
+    if args.log_format is not None:
+        cfg.log_format = args.log_format
+    if args.ev_soc is not None:
+        for e in cfg.evses:
+            e.ev = e.ev or EvConfig()
+            e.ev.soc = args.ev_soc
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = apply_overrides(load_config(args.config), args)
+    except ConfigError as e:
+        print(f"chargepoint: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO)
+    show_status = sys.stdout.isatty() and not args.no_status
+    try:
+        return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        log.exception("fatal error")
+        return EXIT_ERROR
+
+
+def status_line(station: Any, session: Any) -> str:
+    parts = [f"{session.transport.station_id}", "online" if session.online else "offline"]
+    for evse in station.evses.values():
+        st = evse.connector.state
+        reading = station.reading(evse.id)
+        soc = station.soc(evse.id)
+        parts.append(
+            f"EVSE{evse.id} {evse.connector.reported or '-'} {reading.power_w / 1000:+6.2f} kW "
+            f"SoC {soc if soc is not None else float('nan'):5.1f}% "
+            f"in {reading.import_wh / 1000:.3f} kWh out {reading.export_wh / 1000:.3f} kWh"
+            + (f" [{st.phase.value}]" if st and st.phase != PortPhase.UNPLUGGED else "")
+        )
+    return " | ".join(parts)
+
+
+def _log_action(action: Action) -> None:
+    if isinstance(action, StatusChanged):
+        log.info("status", extra={"fields": {"event": "status", "evse": action.evse_id, "status": action.status.value}})
+    elif isinstance(action, TransactionStarted):
+        log.info("transaction started", extra={"fields": {"event": "tx_started", "evse": action.evse_id,
+                                                          "tx": action.tx_id, "meter_start_wh": action.meter_start_wh}})
+    elif isinstance(action, TransactionEnded):
+        log.info("transaction ended", extra={"fields": {"event": "tx_ended", "evse": action.evse_id, "tx": action.tx_id,
+                                                        "reason": action.reason.value,
+                                                        "meter_stop_wh": round(action.meter_stop_wh, 1)}})
+
+
+async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None) -> int:
+    clock = RealClock()
+    assembly = build_station(cfg, clock)
+    station = assembly.station
+    emulator = None
+    url = cfg.csms.url
+    if url is None:
+        from hil.emulators.csms import CsmsEmulator
+
+        emulator = CsmsEmulator(protocols=tuple(OCPP_VERSIONS[v] for v in cfg.csms.ocpp))
+        await emulator.start()
+        url = emulator.url
+        log.info("embedded CSMS emulator listening", extra={"fields": {"url": url}})
+    session = build_session(cfg, station, url)
+    session.listeners.append(_log_action)
+    ever_accepted = False
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    runner = asyncio.create_task(session.run(), name="session")
+
+    async def drive_cars() -> None:
+        nonlocal ever_accepted
+        for e in cfg.evses:
+            if e.ev is not None:
+                port = assembly.ports[e.id]
+                plug = getattr(port, "plug_in", None)
+                if plug is not None:
+                    plug()
+        await session.wait_accepted(timeout=10**9)
+        ever_accepted = True
+        for e in cfg.evses:
+            if e.ev is not None:
+                station.present_token(e.id, IdToken(e.ev.id_token))
+
+    driver = asyncio.create_task(drive_cars(), name="cars")
+
+    async def show_status() -> None:
+        assert status_out is not None
+        while True:
+            status_out.write("\r\x1b[2K" + status_line(station, session))
+            status_out.flush()
+            await asyncio.sleep(0.5)
+
+    status_task = asyncio.create_task(show_status()) if status_out is not None else None
+    try:
+        waiters = [asyncio.create_task(stop.wait()), runner]
+        await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+        if runner.done() and runner.exception() is not None:
+            raise runner.exception()  # type: ignore[misc]
+    finally:
+        session.stop()
+        for t in (driver, status_task):
+            if t is not None:
+                t.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(runner, 5)
+        if status_out is not None:
+            status_out.write("\n")
+        if emulator is not None:
+            await emulator.stop()
+    final = status_line(station, session)
+    log.info("stopped: %s", final, extra={"fields": {"event": "stopped"}})
+    if not ever_accepted and not session.online:
+        log.error("the CSMS never accepted the station: %s", session.last_error or "no BootNotification accepted")
+        return EXIT_NOT_ACCEPTED
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Station configuration: one TOML file, validated at load with messages that name the key and the problem.
+
+Example (every key optional; see docs/configuration.md)::
+
+    [station]
+    id = "CP-0001"
+    vendor = "OpenV2X"
+
+    [csms]
+    url = "ws://csms.example:9000/ocpp"   # absent: run against the embedded CSMS emulator
+    ocpp = ["2.0.1"]                       # offered versions, preferred first
+    password_env = "CP_PASSWORD"           # security profile 1 (Basic auth)
+
+    [[evse]]
+    id = 1
+    protocol = "direct"                    # the connector's car link
+    [evse.ratings]
+    max_charge_power_w = 50000
+    [evse.ev]                              # an emulated car plugged in at start; omit for none
+    profile = "leaf40"
+    soc = 50
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chargepoint.hardware.interfaces import PowerRatings
+from chargepoint.station.metering import parse_measurands
+from chargepoint.station.types import Measurand
+
+OCPP_VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
+EV_PROFILES = ("leaf24", "leaf40", "leaf62", "generic")
+
+
+class ConfigError(ValueError):
+    """A configuration problem. The message starts with the dotted key path."""
+
+
+@dataclass
+class EvConfig:
+    profile: str = "leaf40"
+    soc: float = 50.0
+    id_token: str = "DEMO-TOKEN-01"
+
+
+@dataclass
+class EvseConfig:
+    id: int
+    protocol: str = "direct"
+    ratings: PowerRatings = field(default_factory=PowerRatings)
+    ev: EvConfig | None = None
+
+
+@dataclass
+class CsmsConfig:
+    url: str | None = None
+    ocpp: tuple[str, ...] = ("2.0.1",)
+    password: str | None = field(default=None, repr=False)
+    heartbeat_interval_s: int = 300
+    response_timeout_s: float = 30.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    backoff_jitter: float = 0.5
+    ping_interval_s: float = 30.0
+
+
+@dataclass
+class MeteringConfig:
+    sample_interval_s: int = 60
+    aligned_interval_s: int = 900
+    measurands: tuple[Measurand, ...] | None = None
+
+
+@dataclass
+class AuthConfig:
+    free_vend: bool = False
+    local_pre_authorize: bool = False
+    local_authorize_offline: bool = True
+    authorization_cache: bool = True
+    local_auth_list: bool = True
+
+
+@dataclass
+class StationConfig:
+    id: str = "CP-0001"
+    vendor: str = "OpenV2X"
+    model: str = "CHAdeMO-BiDi-10"
+    serial_number: str = "SN-0001"
+    firmware_version: str = "0.1.0"
+    csms: CsmsConfig = field(default_factory=CsmsConfig)
+    evses: list[EvseConfig] = field(default_factory=lambda: [EvseConfig(1, ev=EvConfig())])
+    metering: MeteringConfig = field(default_factory=MeteringConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    log_format: str = "text"
+
+
+class _Table:
+    """Typed access to one TOML table that tracks unknown keys."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a table, got {type(data).__name__}")
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise ConfigError(f"{self._key(key)}: expected {_names(kinds)}, got a boolean")
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kinds):
+            raise ConfigError(f"{self._key(key)}: expected {_names(kinds)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def number(self, key: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
+        v = float(self.get(key, float, default))
+        if lo is not None and v < lo:
+            raise ConfigError(f"{self._key(key)}: must be >= {lo:g}, got {v:g}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{self._key(key)}: must be <= {hi:g}, got {v:g}")
+        return v
+
+    def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+        v = self.get(key, int, default)
+        if lo is not None and v < lo:
+            raise ConfigError(f"{self._key(key)}: must be >= {lo}, got {v}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{self._key(key)}: must be <= {hi}, got {v}")
+        return int(v)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        v = self.get(key, str, default)
+        if v not in choices:
+            raise ConfigError(f"{self._key(key)}: must be one of {', '.join(choices)}; got {v!r}")
+        return str(v)
+
+    def table(self, key: str) -> _Table:
+        self.used.add(key)
+        return _Table(self.data.get(key, {}), self._key(key))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key")
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def load_config(path: str | Path | None) -> StationConfig:
+    if path is None:
+        return StationConfig()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config file: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    try:
+        return parse_config(data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def parse_config(data: dict[str, Any]) -> StationConfig:
+    root = _Table(data, "")
+    cfg = StationConfig()
+    st = root.table("station")
+    cfg.id = st.get("id", str, cfg.id)
+    if not cfg.id or len(cfg.id) > 48 or any(c in cfg.id for c in "/?# "):
+        raise ConfigError(f"station.id: must be 1..48 characters without '/', '?', '#' or spaces; got {cfg.id!r}")
+    cfg.vendor = st.get("vendor", str, cfg.vendor)
+    cfg.model = st.get("model", str, cfg.model)
+    cfg.serial_number = st.get("serial_number", str, cfg.serial_number)
+    cfg.firmware_version = st.get("firmware_version", str, cfg.firmware_version)
+    st.finish()
+
+    cs = root.table("csms")
+    c = cfg.csms
+    c.url = cs.get("url", str, None)
+    if c.url is not None and not c.url.startswith(("ws://", "wss://")):
+        raise ConfigError(f"csms.url: must start with ws:// or wss://; got {c.url!r}")
+    versions = cs.get("ocpp", (list, str), list(c.ocpp))
+    if isinstance(versions, str):
+        versions = [versions]
+    for v in versions:
+        if v not in OCPP_VERSIONS:
+            raise ConfigError(f"csms.ocpp: unsupported version {v!r} (supported: {', '.join(OCPP_VERSIONS)})")
+    if not versions:
+        raise ConfigError("csms.ocpp: must list at least one version")
+    c.ocpp = tuple(versions)
+    c.password = cs.get("password", str, None)
+    env = cs.get("password_env", str, None)
+    if env is not None:
+        if env not in os.environ:
+            raise ConfigError(f"csms.password_env: environment variable {env!r} is not set")
+        c.password = os.environ[env]
+    if c.password is not None and not 16 <= len(c.password) <= 40:
+        # OCPP security profile 1: the password is 16..40 characters (2.0.1 BasicAuthPassword; 1.6 AuthorizationKey)
+        raise ConfigError(f"csms.password: must be 16..40 characters, got {len(c.password)}")
+    c.heartbeat_interval_s = cs.integer("heartbeat_interval", c.heartbeat_interval_s, 1, 86400)
+    c.response_timeout_s = cs.number("response_timeout", c.response_timeout_s, 1, 600)
+    c.backoff_initial_s = cs.number("reconnect_initial", c.backoff_initial_s, 0.1, 3600)
+    c.backoff_max_s = cs.number("reconnect_max", c.backoff_max_s, 0.1, 86400)
+    c.backoff_jitter = cs.number("reconnect_jitter", c.backoff_jitter, 0, 1)
+    c.ping_interval_s = cs.number("ping_interval", c.ping_interval_s, 0, 3600)
+    if c.backoff_max_s < c.backoff_initial_s:
+        raise ConfigError("csms.reconnect_max: must be >= csms.reconnect_initial")
+    cs.finish()
+
+    evses = root.get("evse", list, None)
+    if evses is not None:
+        cfg.evses = [_parse_evse(e, i) for i, e in enumerate(evses)]
+        ids = [e.id for e in cfg.evses]
+        if sorted(ids) != list(range(1, len(ids) + 1)):
+            raise ConfigError(f"evse: ids must be 1..{len(ids)} without gaps or duplicates; got {ids}")
+
+    m = root.table("metering")
+    cfg.metering.sample_interval_s = m.integer("sample_interval", cfg.metering.sample_interval_s, 0, 86400)
+    cfg.metering.aligned_interval_s = m.integer("aligned_interval", cfg.metering.aligned_interval_s, 0, 86400)
+    meas = m.get("measurands", list, None)
+    if meas is not None:
+        try:
+            cfg.metering.measurands = parse_measurands(",".join(str(x) for x in meas))
+        except ValueError as e:
+            raise ConfigError(f"metering.measurands: {e}") from None
+    m.finish()
+
+    a = root.table("auth")
+    cfg.auth.free_vend = a.get("free_vend", bool, cfg.auth.free_vend)
+    cfg.auth.local_pre_authorize = a.get("local_pre_authorize", bool, cfg.auth.local_pre_authorize)
+    cfg.auth.local_authorize_offline = a.get("local_authorize_offline", bool, cfg.auth.local_authorize_offline)
+    cfg.auth.authorization_cache = a.get("authorization_cache", bool, cfg.auth.authorization_cache)
+    cfg.auth.local_auth_list = a.get("local_auth_list", bool, cfg.auth.local_auth_list)
+    a.finish()
+
+    lg = root.table("logging")
+    cfg.log_format = lg.choice("format", ("text", "json"), cfg.log_format)
+    lg.finish()
+    root.finish()
+    return cfg
+
+
+def _parse_evse(data: Any, index: int) -> EvseConfig:
+    t = _Table(data, f"evse[{index}]")
+    evse = EvseConfig(id=t.integer("id", index + 1, 1, 64))
+    evse.protocol = t.choice("protocol", ("direct", "chademo"), evse.protocol)
+    r = t.table("ratings")
+    d = PowerRatings()
+    ratings = PowerRatings(
+        max_voltage_v=r.number("max_voltage_v", d.max_voltage_v, 50, 1000),
+        min_voltage_v=r.number("min_voltage_v", d.min_voltage_v, 0, 1000),
+        max_charge_current_a=r.number("max_charge_current_a", d.max_charge_current_a, 0, 500),
+        max_discharge_current_a=r.number("max_discharge_current_a", d.max_discharge_current_a, 0, 500),
+        max_charge_power_w=r.number("max_charge_power_w", d.max_charge_power_w, 0, 500_000),
+        max_discharge_power_w=r.number("max_discharge_power_w", d.max_discharge_power_w, 0, 500_000),
+        ramp_a_per_s=r.number("ramp_a_per_s", d.ramp_a_per_s, 0.1, 10_000),
+        efficiency=r.number("efficiency", d.efficiency, 0.5, 1.0),
+    )
+    if ratings.min_voltage_v >= ratings.max_voltage_v:
+        raise ConfigError(f"evse[{index}].ratings.min_voltage_v: must be below max_voltage_v")
+    r.finish()
+    evse.ratings = ratings
+    if "ev" in t.data:
+        e = t.table("ev")
+        evse.ev = EvConfig(
+            profile=e.choice("profile", EV_PROFILES, "leaf40"),
+            soc=e.number("soc", 50.0, 0, 100),
+            id_token=e.get("id_token", str, "DEMO-TOKEN-01"),
+        )
+        if not 1 <= len(evse.ev.id_token) <= 20:
+            raise ConfigError(f"evse[{index}].ev.id_token: must be 1..20 characters")
+        e.finish()
+    t.finish()
+    return evse

@@ -1,0 +1,330 @@
+"""The asyncio driver around the station model and one OCPP adapter.
+
+It owns three loops: the station tick (time -> actions, runs online or offline), the connection (connect, boot,
+heartbeat, reconnect with back-off) and the action pump (actions -> adapter CALLs, one at a time). Transaction
+messages produced while offline wait in order until the CSMS has accepted the next BootNotification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from chargepoint.ocpp.base import AdapterBase, BootOutcome, StationIdentity
+from chargepoint.ocpp.transport import Backoff, TransportConfig, TransportError, open_connection
+from chargepoint.station.actions import (
+    Action,
+    AuthorizeRequest,
+    MeterValuesReport,
+    RebootRequested,
+    StatusChanged,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
+from chargepoint.station.core import Station
+from chargepoint.station.types import ResetKind
+
+log = logging.getLogger("chargepoint.session")
+
+ADAPTERS = {
+    "ocpp1.6": "chargepoint.ocpp.v16:V16Adapter",
+    "ocpp2.0.1": "chargepoint.ocpp.v201:V201Adapter",
+    "ocpp2.1": "chargepoint.ocpp.v21:V21Adapter",
+}
+
+TX_ACTIONS = (TransactionStarted, TransactionUpdated, TransactionEnded)
+
+
+def adapter_class(subprotocol: str) -> type[AdapterBase]:
+    mod, _, name = ADAPTERS[subprotocol].partition(":")
+    cls: type[AdapterBase] = getattr(importlib.import_module(mod), name)
+    return cls
+
+
+class StationSession:
+    """Runs one station against one CSMS. ``await run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        station: Station,
+        transport: TransportConfig,
+        identity: StationIdentity | None = None,
+        tick_s: float = 0.1,
+        response_timeout_s: float = 30.0,
+        default_retry_s: int = 10,
+        reboot_hook: Callable[[ResetKind], None] | None = None,
+    ) -> None:
+        self.station = station
+        self.transport = transport
+        self.identity = identity or StationIdentity()
+        self.tick_s = tick_s
+        self.response_timeout_s = response_timeout_s
+        self.default_retry_s = default_retry_s
+        self.reboot_hook = reboot_hook
+        self.adapter: Any = None
+        self.subprotocol: str | None = None
+        self._registration = "Pending"
+        self._heartbeat_s = station.settings.heartbeat_interval_s
+        self._outbox: deque[Action] = deque()
+        self._status_latest: dict[tuple[int, int], StatusChanged] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._accepted = asyncio.Event()
+        self._reboot: ResetKind | None = None
+        self._boot_reason = "PowerUp"
+        self._triggered_boot = False
+        self._triggered_heartbeat = False
+        self._last_sent = 0.0
+        self._ws: Any = None
+        self.backoff = Backoff(transport.backoff_initial_s, transport.backoff_max_s, transport.backoff_jitter)
+        self.connect_attempts = 0
+        self.last_error: str | None = None
+        self.time_offset_s: float | None = None
+        self.listeners: list[Callable[[Action], None]] = []
+
+    # ------------------------------------------------------------- SessionHooks
+    @property
+    def registration_status(self) -> str:
+        return self._registration
+
+    def request_reboot(self, kind: ResetKind) -> None:
+        self._reboot = kind
+        self._wake.set()
+
+    def trigger_boot(self) -> None:
+        self._triggered_boot = True
+        self._wake.set()
+
+    def trigger_heartbeat(self) -> None:
+        self._triggered_heartbeat = True
+        self._wake.set()
+
+    def set_heartbeat_interval(self, seconds: int) -> None:
+        self._heartbeat_s = max(1, int(seconds))
+        self.station.settings.heartbeat_interval_s = self._heartbeat_s
+
+    def note_time(self, current_time: datetime) -> None:
+        self.time_offset_s = (current_time - self.station.clock.now()).total_seconds()
+
+    # ------------------------------------------------------------- public
+    @property
+    def online(self) -> bool:
+        return self._accepted.is_set()
+
+    async def wait_accepted(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._accepted.wait(), timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def pending_actions(self) -> int:
+        return len(self._outbox)
+
+    async def run(self) -> None:
+        tick = asyncio.create_task(self._tick_loop(), name="station-tick")
+        try:
+            await self._connection_loop()
+        finally:
+            tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tick
+            await self._close_ws()
+
+    # ------------------------------------------------------------- tick
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while not self._stopping.is_set():
+            self._enqueue(self.station.tick())
+            deadline += self.tick_s
+            now = loop.time()
+            if deadline < now:  # overrun: skip missed ticks instead of bursting
+                deadline = now + self.tick_s
+            await asyncio.sleep(deadline - now)
+
+    def _enqueue(self, actions: list[Action]) -> None:
+        for a in actions:
+            for fn in self.listeners:
+                fn(a)
+            if isinstance(a, RebootRequested):
+                self._outbox.append(a)
+            elif isinstance(a, AuthorizeRequest) and not self.online:
+                self.station.authorize_result(a.ref, None)  # offline: local policy decides
+                self._enqueue(self.station.drain())
+            elif isinstance(a, StatusChanged):
+                key = (a.evse_id, a.connector_id)
+                self._status_latest[key] = a
+                if self.online:
+                    self._outbox.append(a)
+            elif isinstance(a, MeterValuesReport) and not self.online:
+                continue  # non-transaction meter values are not queued while offline
+            else:
+                self._outbox.append(a)
+        if actions:
+            self._wake.set()
+
+    # ------------------------------------------------------------- connection
+    async def _connection_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.connect_attempts += 1
+            try:
+                self._ws = await open_connection(self.transport)
+            except TransportError as e:
+                self.last_error = str(e)
+                delay = self.backoff.next_delay()
+                log.warning("connection failed: %s; retrying in %.1f s", e, delay)
+                await self._sleep(delay)
+                continue
+            self.subprotocol = self._ws.subprotocol
+            log.info("connected to %s with %s", self.transport.endpoint, self.subprotocol)
+            self._connected.set()
+            try:
+                await self._serve_connection()
+            except ConnectionClosed as e:
+                self.last_error = f"connection closed: {e}"
+                log.warning("connection to CSMS lost: %s", e)
+            finally:
+                self._connected.clear()
+                self._accepted.clear()
+                self.station.set_online(False)
+                await self._close_ws()
+            if self._stopping.is_set():
+                break
+            if self._reboot is not None:
+                kind, self._reboot = self._reboot, None
+                self._after_reboot(kind)
+                continue
+            delay = self.backoff.next_delay()
+            log.info("reconnecting in %.1f s", delay)
+            await self._sleep(delay)
+
+    def _after_reboot(self, kind: ResetKind) -> None:
+        self._boot_reason = "RemoteReset"
+        if self.reboot_hook is not None:
+            self.reboot_hook(kind)
+        log.info("reset (%s) done; booting again", kind.value)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _close_ws(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _serve_connection(self) -> None:
+        assert self.subprotocol is not None
+        cls = adapter_class(self.subprotocol)
+        self.adapter = cls(  # type: ignore[call-arg]
+            self.transport.station_id, self._ws, self.station, self, self.identity,
+            response_timeout=self.response_timeout_s,
+        )
+        recv = asyncio.create_task(self.adapter.start(), name="ocpp-recv")
+        work = asyncio.create_task(self._work(), name="ocpp-work")
+        done, pending = await asyncio.wait({recv, work}, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await t
+        for t in done:
+            exc = t.exception()
+            if exc is not None and not isinstance(exc, asyncio.CancelledError):
+                raise exc
+
+    async def _boot(self) -> BootOutcome:
+        while True:
+            outcome: BootOutcome = await self.adapter.boot(self._boot_reason)
+            self._last_sent = asyncio.get_running_loop().time()
+            self._registration = outcome.status
+            if outcome.current_time is not None:
+                self.note_time(outcome.current_time)
+            log.info("BootNotification: %s (interval %s s)", outcome.status, outcome.interval)
+            if outcome.status == "Accepted":
+                return outcome
+            retry = outcome.interval if outcome.interval > 0 else self.default_retry_s
+            # While Pending the CSMS may configure us; a TriggerMessage(BootNotification) cuts the wait short.
+            self._triggered_boot = False
+            end = asyncio.get_running_loop().time() + retry
+            while not self._triggered_boot and not self._stopping.is_set():
+                left = end - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), left)
+            if self._stopping.is_set():
+                raise asyncio.CancelledError
+            if self._reboot is not None:
+                await self._ws.close()
+                raise ConnectionClosed(None, None)
+
+    async def _work(self) -> None:
+        outcome = await self._boot()
+        if outcome.interval > 0:
+            self.set_heartbeat_interval(outcome.interval)
+        self.backoff.reset()
+        self.station.set_online(True)
+        self._accepted.set()
+        self._boot_reason = "PowerUp"
+        # After (re)registration report every connector, then whatever waited while offline.
+        self._status_latest.clear()
+        self.station.trigger_status()
+        self._enqueue(self.station.drain())
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            if self._triggered_boot:
+                self._triggered_boot = False
+                await self.adapter.boot("Triggered")
+                self._last_sent = loop.time()
+            if self._triggered_heartbeat or loop.time() - self._last_sent >= self._heartbeat_s:
+                self._triggered_heartbeat = False
+                t = await self.adapter.heartbeat()
+                if t is not None:
+                    self.note_time(t)
+                self._last_sent = loop.time()
+            if self._outbox:
+                action = self._outbox[0]
+                if isinstance(action, RebootRequested):
+                    self._outbox.popleft()
+                    self.request_reboot(action.kind)
+                    if self.reboot_hook is None:
+                        await self._ws.close()
+                    return
+                await self._send(action)
+                self._last_sent = loop.time()
+                continue
+            if self._reboot is not None:
+                await self._ws.close()
+                return
+            self._wake.clear()
+            wait = max(0.05, self._heartbeat_s - (loop.time() - self._last_sent))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _send(self, action: Action) -> None:
+        attempts = max(1, self.station.settings.transaction_message_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.adapter.dispatch(action)
+                break
+            except TimeoutError:
+                log.warning("%s: no response (attempt %d/%d)", type(action).__name__, attempt, attempts)
+                if not isinstance(action, TX_ACTIONS):
+                    break
+        else:
+            log.error("giving up on %s after %d attempts", type(action).__name__, attempts)
+        self._outbox.popleft()
+        self._enqueue(self.station.drain())

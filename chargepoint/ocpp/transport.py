@@ -1,0 +1,120 @@
+"""OCPP-J over websockets: subprotocol negotiation, Basic auth (security profile 1) and reconnect back-off."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+log = logging.getLogger("chargepoint.transport")
+
+SUPPORTED_SUBPROTOCOLS = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
+MAX_FRAME_BYTES = 1 << 20
+
+
+class TransportError(Exception):
+    """A connection attempt failed in a way worth reporting (and retrying later)."""
+
+
+class SubprotocolMismatch(TransportError):
+    pass
+
+
+class AuthenticationRejected(TransportError):
+    pass
+
+
+@dataclass
+class TransportConfig:
+    url: str  # the CSMS endpoint; the station id is appended as the last path segment
+    station_id: str
+    protocols: tuple[str, ...] = ("ocpp2.0.1",)
+    password: str | None = field(default=None, repr=False)  # Basic auth (security profile 1); never logged
+    ping_interval_s: float | None = 30.0
+    ping_timeout_s: float | None = 30.0
+    open_timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    backoff_jitter: float = 0.5  # +/- fraction of the delay
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    ssl_context: ssl.SSLContext | None = None
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("ws", "wss"):
+            raise ValueError(f"csms url {self.url!r}: scheme must be ws or wss")
+        if not parts.hostname:
+            raise ValueError(f"csms url {self.url!r}: no host")
+        if not self.station_id:
+            raise ValueError("station id must not be empty")
+        for p in self.protocols:
+            if p not in SUPPORTED_SUBPROTOCOLS:
+                raise ValueError(f"unsupported OCPP subprotocol {p!r} (supported: {', '.join(SUPPORTED_SUBPROTOCOLS)})")
+        if not self.protocols:
+            raise ValueError("at least one OCPP version must be offered")
+
+    @property
+    def endpoint(self) -> str:
+        return self.url.rstrip("/") + "/" + quote(self.station_id, safe="")
+
+    def auth_header(self) -> dict[str, str]:
+        if self.password is None:
+            return {}
+        token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+
+class Backoff:
+    """Exponential back-off with jitter: initial, 2x, 4x ... capped at max; reset after a good connection."""
+
+    def __init__(self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.jitter = jitter
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        base = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        spread = base * self.jitter
+        return max(0.0, base + self._rng.uniform(-spread, spread))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+async def open_connection(cfg: TransportConfig) -> ClientConnection:
+    """Open the websocket and check the negotiated subprotocol. Raises TransportError subclasses on refusal."""
+    try:
+        ws = await connect(
+            cfg.endpoint,
+            subprotocols=list(cfg.protocols),  # type: ignore[arg-type]
+            additional_headers=cfg.auth_header(),
+            ping_interval=cfg.ping_interval_s,
+            ping_timeout=cfg.ping_timeout_s,
+            open_timeout=cfg.open_timeout_s,
+            max_size=cfg.max_frame_bytes,
+            ssl=cfg.ssl_context,
+        )
+    except InvalidStatus as e:
+        code = e.response.status_code
+        if code in (401, 403):
+            raise AuthenticationRejected(f"CSMS refused the credentials of {cfg.station_id!r} (HTTP {code})") from e
+        raise TransportError(f"CSMS refused the connection (HTTP {code})") from e
+    except (OSError, TimeoutError) as e:
+        raise TransportError(f"cannot reach {cfg.endpoint}: {e}") from e
+    except Exception as e:  # websockets raises several handshake errors (InvalidHandshake, ...)
+        raise TransportError(f"websocket handshake with {cfg.endpoint} failed: {e}") from e
+    if ws.subprotocol not in cfg.protocols:
+        await ws.close()
+        raise SubprotocolMismatch(
+            f"CSMS at {cfg.url} accepted none of the offered OCPP versions ({', '.join(cfg.protocols)})"
+        )
+    return ws
