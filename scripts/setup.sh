@@ -23,8 +23,11 @@ fi
 extras=".[dev]"
 [[ "${1:-}" == "--runtime-only" ]] && extras="."
 stamp=".venv/.install-stamp"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$hash $extras"
+have="$(cat "$stamp" 2>/dev/null || true)"
+# a dev install is a superset of the runtime install
+if [[ "$have" != "$want" && "$have" != "$hash .[dev]" ]]; then
     echo "setup: installing the project into .venv ($extras)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$extras"
