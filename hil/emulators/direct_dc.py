@@ -83,8 +83,9 @@ class DirectDcPort:
     def unlock(self) -> bool:
         if self.unlock_fails:
             return False
-        if abs(self._current_a) > 0.0:
-            return False
+        if self._enabled:
+            return False  # energy transfer still allowed: unlocking would be unsafe
+        self._current_a = 0.0  # the stop opened the contactor; the output is discharged before the latch opens
         self._locked = False
         return True
 
