@@ -16,7 +16,7 @@ from chargepoint.station.actions import (
     TransactionStarted,
     TransactionUpdated,
 )
-from chargepoint.station.auth import AuthPolicy, Authorizer
+from chargepoint.station.auth import Authorizer, AuthPolicy
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings, TxPoint
 from chargepoint.station.types import (
@@ -352,7 +352,7 @@ def test_ev_connected_start_point_starts_before_authorization() -> None:
     assert r.station.reading(1).current_a == 0  # no energy before authorization
     r.authorize()
     out = r.station.drain() + r.run(5)
-    assert [u.trigger for u in of(out, TransactionUpdated)][0] == TriggerReason.AUTHORIZED
+    assert next(u.trigger for u in of(out, TransactionUpdated)) == TriggerReason.AUTHORIZED
     assert r.station.reading(1).current_a > 0
 
 
