@@ -107,6 +107,11 @@ async def open_connection(cfg: TransportConfig) -> ClientConnection:
         code = e.response.status_code
         if code in (401, 403):
             raise AuthenticationRejected(f"CSMS refused the credentials of {cfg.station_id!r} (HTTP {code})") from e
+        if code == 400:
+            raise SubprotocolMismatch(
+                f"CSMS refused the websocket upgrade (HTTP 400); it may support none of the offered OCPP versions "
+                f"({', '.join(cfg.protocols)})"
+            ) from e
         raise TransportError(f"CSMS refused the connection (HTTP {code})") from e
     except (OSError, TimeoutError) as e:
         raise TransportError(f"cannot reach {cfg.endpoint}: {e}") from e
