@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from chargepoint.station.actions import Action
 from chargepoint.station.core import Station
@@ -67,8 +67,9 @@ class AdapterBase:
     hooks: SessionHooks
     identity: StationIdentity
 
-    async def start(self) -> None:  # the ocpp library's receive loop
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the ocpp library's receive loop; a real stub here would shadow ocpp.ChargePoint.start
+
+        async def start(self) -> None: ...
 
     async def boot(self, reason: str) -> BootOutcome:
         """Send BootNotification (reason: 2.x BootReasonEnumType spelling, e.g. 'PowerUp', 'RemoteReset')."""

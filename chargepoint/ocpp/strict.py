@@ -22,7 +22,7 @@ from __future__ import annotations
 import decimal
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
@@ -91,13 +91,13 @@ class StrictRouter:
     route_map: dict[str, dict[str, Any]]
     rejected_frames: int = 0
 
-    async def _send(self, message: str) -> None:  # provided by ocpp.ChargePoint
-        raise NotImplementedError
-
-    async def _handle_call(self, msg: Call) -> Any:  # provided by ocpp.ChargePoint
-        raise NotImplementedError
-
     _response_queue: Any
+
+    if TYPE_CHECKING:  # provided by ocpp.ChargePoint; real stubs here would shadow it (this mixin comes first)
+
+        async def _send(self, message: str) -> None: ...
+
+        async def _handle_call(self, msg: Call) -> Any: ...
 
     def check_call(self, msg: list[Any]) -> str | None:
         """Return a CALLERROR frame for an invalid CALL, or None when it may be handled."""
