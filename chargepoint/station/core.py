@@ -291,8 +291,10 @@ class Station:
             tx.next_sample_mono = mono + self.settings.sample_interval_s
         evse.tx = tx
         self.counters.transactions_started += 1
+        started = self.settings.tx_started_measurands
         sample = build_sample(
-            tx.started_at, self.settings.sampled_measurands, reading, st.soc_percent, ReadingContext.TRANSACTION_BEGIN
+            tx.started_at, self.settings.sampled_measurands if started is None else started, reading, st.soc_percent,
+            ReadingContext.TRANSACTION_BEGIN,
         )
         self._emit(
             TransactionStarted(
@@ -324,9 +326,9 @@ class Station:
                 tx.authorized = True
                 tx.id_token = evse.pending.id_token
                 tx.remote_start_id = evse.pending.remote_start_id
+                trigger = TriggerReason.REMOTE_START if evse.pending.remote else TriggerReason.AUTHORIZED
                 evse.pending = None
-                self._emit(TransactionUpdated(tx.tx_id, evse.id, tx.connector_id, TriggerReason.AUTHORIZED,
-                                              id_token=tx.id_token))
+                self._emit(TransactionUpdated(tx.tx_id, evse.id, tx.connector_id, trigger, id_token=tx.id_token))
         enable = tx.authorized and plugged and self._is_operative(evse)
         evse.connector.port.set_session_enabled(enable)
         if enable:

@@ -28,6 +28,8 @@ class StationSettings:
     sample_interval_s: int = 60  # MeterValueSampleInterval / SampledDataTxUpdatedInterval, 0 = off
     aligned_interval_s: int = 900  # ClockAlignedDataInterval / AlignedDataInterval, 0 = off
     sampled_measurands: tuple[Measurand, ...] = DEFAULT_MEASURANDS
+    # 2.0.1 SampledDataCtrlr.TxStartedMeasurands (Transaction.Begin sample); None = same as sampled_measurands
+    tx_started_measurands: tuple[Measurand, ...] | None = None
     aligned_measurands: tuple[Measurand, ...] = (
         Measurand.ENERGY_IMPORT_REGISTER,
         Measurand.ENERGY_EXPORT_REGISTER,
