@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from chargepoint.station.types import (
     ConnectorStatus,
@@ -66,6 +67,7 @@ class TransactionEnded:
     reason: StopReason
     trigger: TriggerReason
     samples: tuple[MeterSample, ...] = ()  # StopTxnSampledData / TxEnded values
+    timestamp: datetime | None = None  # when it ended (the message may be sent much later, e.g. after going offline)
 
 
 @dataclass(frozen=True, slots=True)

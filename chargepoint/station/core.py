@@ -67,6 +67,7 @@ class Transaction:
     next_sample_mono: float | None = None
     parent_id: str | None = None
     ended: bool = False
+    recovered: bool = False  # restored from storage after a restart; decided on the first tick
 
     def energy_wh(self, reading: MeterReading) -> tuple[float, float]:
         return reading.import_wh - self.meter_start_wh, reading.export_wh - self.export_start_wh
@@ -152,6 +153,8 @@ class Station:
         self._refs = itertools.count(1)
         self._auth_waits: dict[int, _AuthWait] = {}
         self._next_aligned_mono: float | None = None
+        self._aligned_interval_s = self.settings.aligned_interval_s  # the interval _next_aligned_mono was set for
+        self._pending_station_operative: bool | None = None  # station-wide change scheduled behind transactions
         self._pending_reset: ResetKind | None = None
         self.authorize_remote_start = True  # 1.6 AuthorizeRemoteTxRequests / 2.0.1 AuthorizeRemoteStart
 
@@ -200,6 +203,8 @@ class Station:
             for conn in evse.connectors:
                 conn.state = conn.port.step(mono)
             self._update_evse(evse, mono)
+        if self._pending_station_operative is not None and not self.transactions():
+            self.operative, self._pending_station_operative = self._pending_station_operative, None
         self._aligned_meter_values(mono)
         if self._pending_reset is not None and not self.transactions():
             kind, self._pending_reset = self._pending_reset, None
@@ -226,6 +231,11 @@ class Station:
         if tx is None:
             self._maybe_start(evse, mono, plugged)
             tx = evse.tx
+        if tx is not None and tx.recovered:
+            tx.recovered = False
+            if not plugged:  # the car left (or the session died) while the station was down
+                self._end_tx(evse, StopReason.POWER_LOSS, TriggerReason.ABNORMAL_CONDITION)
+                tx = None
         if tx is not None:
             stop_points = set(self.settings.tx_stop_points)
             if not self.settings.stop_transaction_on_ev_side_disconnect:
@@ -372,7 +382,7 @@ class Station:
         evse.session_done = st is not None and st.phase != PortPhase.UNPLUGGED
         self.counters.transactions_ended += 1
         self._emit(TransactionEnded(tx.tx_id, evse.id, tx.connector_id, tx.id_token, reading.import_wh, reason,
-                                    trigger, samples))
+                                    trigger, samples, timestamp=self.clock.now()))
         if (
             reason == StopReason.EV_DISCONNECTED
             and self.settings.unlock_connector_on_ev_side_disconnect
@@ -431,7 +441,8 @@ class Station:
         if interval <= 0:
             self._next_aligned_mono = None
             return
-        if self._next_aligned_mono is None:
+        if self._next_aligned_mono is None or interval != self._aligned_interval_s:
+            self._aligned_interval_s = interval
             self._next_aligned_mono = mono + next_aligned(self.clock.now(), interval)
             return
         if mono < self._next_aligned_mono:
@@ -617,6 +628,8 @@ class Station:
                 evse.pending_operative = None
                 if operative:
                     evse.connector.operative = True
+        if evse_id in (None, 0):
+            self._pending_station_operative = operative if scheduled else None
         if evse_id in (None, 0) and not scheduled:
             self.operative = operative
             if operative:
