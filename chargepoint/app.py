@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from chargepoint.clock import Clock
-from chargepoint.config import OCPP_VERSIONS, StationConfig
+from chargepoint.config import OCPP_VERSIONS, ConfigError, StationConfig
 from chargepoint.hardware.interfaces import ConnectorPort
 from chargepoint.ocpp.base import StationIdentity
 from chargepoint.ocpp.session import StationSession
 from chargepoint.ocpp.transport import TransportConfig
+from chargepoint.persistence.store import StationStore, StoreError
 from chargepoint.station.auth import Authorizer, AuthPolicy
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings
@@ -55,7 +57,22 @@ def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
     return Assembly(station, ports)
 
 
-def build_session(cfg: StationConfig, station: Station, url: str) -> StationSession:
+def open_store(cfg: StationConfig) -> StationStore | None:
+    """The station's durable state: ``<data_dir>/<station id>.sqlite`` (None when persistence is off)."""
+    if cfg.data_dir is None:
+        return None
+    path = Path(cfg.data_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"station.data_dir: cannot create {path}: {e.strerror}") from None
+    try:
+        return StationStore(path / f"{cfg.id}.sqlite")
+    except StoreError as e:
+        raise ConfigError(f"station.data_dir: {e}") from None
+
+
+def build_session(cfg: StationConfig, station: Station, url: str, store: StationStore | None = None) -> StationSession:
     transport = TransportConfig(
         url=url,
         station_id=cfg.id,
@@ -67,4 +84,4 @@ def build_session(cfg: StationConfig, station: Station, url: str) -> StationSess
         backoff_jitter=cfg.csms.backoff_jitter,
     )
     identity = StationIdentity(cfg.vendor, cfg.model, cfg.serial_number, cfg.firmware_version)
-    return StationSession(station, transport, identity, response_timeout_s=cfg.csms.response_timeout_s)
+    return StationSession(station, transport, identity, response_timeout_s=cfg.csms.response_timeout_s, store=store)

@@ -18,7 +18,7 @@ import sys
 from typing import Any, TextIO
 
 from chargepoint import __version__
-from chargepoint.app import build_session, build_station
+from chargepoint.app import build_session, build_station, open_store
 from chargepoint.clock import RealClock
 from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, load_config
 from chargepoint.hardware.interfaces import PortPhase
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", metavar="SECONDS", type=_positive_float, help="exit 0 after this many seconds")
     run.add_argument("--log-format", choices=("text", "json"), help="log format (default text, or logging.format)")
     run.add_argument("--ev-soc", metavar="PERCENT", type=_percent, help="initial SoC of the emulated car(s)")
+    run.add_argument("--data-dir", metavar="DIR",
+                     help="where transactions and queued messages persist (default ~/.local/state/chargepoint; "
+                     "'none' = persist nothing)")
     run.add_argument("--no-status", action="store_true", help="no live status line even on a terminal")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging, including every OCPP frame")
     return p
@@ -91,6 +94,8 @@ def apply_overrides(cfg: StationConfig, args: argparse.Namespace) -> StationConf
         cfg.csms.ocpp = (args.ocpp,)
     if args.log_format is not None:
         cfg.log_format = args.log_format
+    if args.data_dir is not None:
+        cfg.data_dir = None if args.data_dir.lower() == "none" else args.data_dir
     if args.ev_soc is not None:
         for e in cfg.evses:
             e.ev = e.ev or EvConfig()
@@ -112,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None))
     except KeyboardInterrupt:
         return EXIT_OK
+    except ConfigError as e:
+        print(f"chargepoint: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except Exception:
         log.exception("fatal error")
         return EXIT_ERROR
@@ -146,6 +154,7 @@ def _log_action(action: Action) -> None:
 
 async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None) -> int:
     clock = RealClock()
+    store = open_store(cfg)
     assembly = build_station(cfg, clock)
     station = assembly.station
     emulator = None
@@ -157,7 +166,7 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
         await emulator.start()
         url = emulator.url
         log.info("embedded CSMS emulator listening", extra={"fields": {"url": url}})
-    session = build_session(cfg, station, url)
+    session = build_session(cfg, station, url, store)
     session.listeners.append(_log_action)
     ever_accepted = False
 
@@ -210,6 +219,9 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
             status_out.write("\n")
         if emulator is not None:
             await emulator.stop()
+        if store is not None:
+            session.save_registers()
+            store.close()
     final = status_line(station, session)
     log.info("stopped: %s", final, extra={"fields": {"event": "stopped"}})
     if not ever_accepted and not session.online:

@@ -92,11 +92,17 @@ class StationConfig:
     model: str = "CHAdeMO-BiDi-10"
     serial_number: str = "SN-0001"
     firmware_version: str = "0.1.0"
+    data_dir: str | None = field(default_factory=lambda: default_data_dir())  # None: nothing persisted
     csms: CsmsConfig = field(default_factory=CsmsConfig)
     evses: list[EvseConfig] = field(default_factory=lambda: [EvseConfig(1, ev=EvConfig())])
     metering: MeteringConfig = field(default_factory=MeteringConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     log_format: str = "text"
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "chargepoint")
 
 
 class _Table:
@@ -194,6 +200,10 @@ def parse_config(data: dict[str, Any]) -> StationConfig:
     cfg.model = st.get("model", str, cfg.model)
     cfg.serial_number = st.get("serial_number", str, cfg.serial_number)
     cfg.firmware_version = st.get("firmware_version", str, cfg.firmware_version)
+    data_dir = st.get("data_dir", (str, bool), cfg.data_dir)
+    if data_dir is True:
+        raise ConfigError("station.data_dir: expected a directory path, or false to persist nothing")
+    cfg.data_dir = data_dir or None
     st.finish()
 
     cs = root.table("csms")

@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chargepoint.ocpp.base import AdapterBase, BootOutcome, StationIdentity
 from chargepoint.ocpp.transport import Backoff, TransportConfig, TransportError, open_connection
+from chargepoint.persistence.store import StationStore
 from chargepoint.station.actions import (
     Action,
     AuthorizeRequest,
@@ -31,6 +33,7 @@ from chargepoint.station.actions import (
     TransactionUpdated,
 )
 from chargepoint.station.core import Station
+from chargepoint.station.recovery import restore, snapshot
 from chargepoint.station.types import ResetKind
 
 log = logging.getLogger("chargepoint.session")
@@ -42,6 +45,14 @@ ADAPTERS = {
 }
 
 TX_ACTIONS = (TransactionStarted, TransactionUpdated, TransactionEnded)
+REGISTER_SAVE_S = 5.0
+
+
+@dataclass
+class QueueItem:
+    action: Action
+    seq: int | None = None  # row in the persistent queue (transaction messages only)
+    offline: bool = False  # produced while the CSMS was unreachable (2.x TransactionEvent.offline)
 
 
 def adapter_class(subprotocol: str) -> type[AdapterBase]:
@@ -62,6 +73,7 @@ class StationSession:
         response_timeout_s: float = 30.0,
         default_retry_s: int = 10,
         reboot_hook: Callable[[ResetKind], None] | None = None,
+        store: StationStore | None = None,
     ) -> None:
         self.station = station
         self.transport = transport
@@ -74,7 +86,8 @@ class StationSession:
         self.subprotocol: str | None = None
         self._registration = "Pending"
         self._heartbeat_s = station.settings.heartbeat_interval_s
-        self._outbox: deque[Action] = deque()
+        self.store = store
+        self._outbox: deque[QueueItem] = deque()
         self._status_latest: dict[tuple[int, int], StatusChanged] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -131,7 +144,30 @@ class StationSession:
     def pending_actions(self) -> int:
         return len(self._outbox)
 
+    def recover(self) -> None:
+        """Reload queued messages, open transactions and meter registers after a restart (idempotent)."""
+        if self.store is None:
+            return
+        self._outbox = deque(QueueItem(m.action, m.seq, m.offline) for m in self.store.queued())
+        for evse_id, evse in self.station.evses.items():
+            regs = self.store.get(f"registers:{evse_id}")
+            load = getattr(evse.connector.port, "restore_registers", None)
+            if regs and load is not None:
+                load(float(regs[0]), float(regs[1]))
+        txs = restore(self.station, self.store.transactions())
+        if txs or self._outbox:
+            log.info("recovered %d open transaction(s) and %d queued message(s)", len(txs), len(self._outbox))
+
+    def save_registers(self) -> None:
+        if self.store is None:
+            return
+        with self.store.atomic():
+            for evse_id in self.station.evses:
+                r = self.station.reading(evse_id)
+                self.store.put(f"registers:{evse_id}", [r.import_wh, r.export_wh])
+
     async def run(self) -> None:
+        self.recover()
         tick = asyncio.create_task(self._tick_loop(), name="station-tick")
         try:
             await self._connection_loop()
@@ -145,8 +181,12 @@ class StationSession:
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        next_save = deadline
         while not self._stopping.is_set():
             self._enqueue(self.station.tick())
+            if loop.time() >= next_save:
+                self.save_registers()
+                next_save = loop.time() + REGISTER_SAVE_S
             deadline += self.tick_s
             now = loop.time()
             if deadline < now:  # overrun: skip missed ticks instead of bursting
@@ -157,8 +197,10 @@ class StationSession:
         for a in actions:
             for fn in self.listeners:
                 fn(a)
-            if isinstance(a, RebootRequested):
-                self._outbox.append(a)
+            if isinstance(a, TX_ACTIONS):
+                self._outbox.append(self._persist(a))
+            elif isinstance(a, RebootRequested):
+                self._outbox.append(QueueItem(a))
             elif isinstance(a, AuthorizeRequest) and not self.online:
                 self.station.authorize_result(a.ref, None)  # offline: local policy decides
                 self._enqueue(self.station.drain())
@@ -166,13 +208,31 @@ class StationSession:
                 key = (a.evse_id, a.connector_id)
                 self._status_latest[key] = a
                 if self.online:
-                    self._outbox.append(a)
+                    self._outbox.append(QueueItem(a))
             elif isinstance(a, MeterValuesReport) and not self.online:
                 continue  # non-transaction meter values are not queued while offline
             else:
-                self._outbox.append(a)
+                self._outbox.append(QueueItem(a))
         if actions:
             self._wake.set()
+
+    def _persist(self, a: Action) -> QueueItem:
+        """Write a transaction message (and the transaction's snapshot) to disk before it can be sent."""
+        item = QueueItem(a, offline=not self.online)
+        if self.store is None:
+            return item
+        assert isinstance(a, TX_ACTIONS)
+        with self.store.atomic():
+            item.seq = self.store.enqueue(a, offline=item.offline)
+            if isinstance(a, TransactionEnded):
+                self.store.delete_transaction(a.tx_id)
+            else:
+                tx = self.station.find_tx(a.tx_id)
+                if tx is not None:
+                    self.store.save_transaction(tx.tx_id, snapshot(tx))
+            r = self.station.reading(a.evse_id)
+            self.store.put(f"registers:{a.evse_id}", [r.import_wh, r.export_wh])
+        return item
 
     # ------------------------------------------------------------- connection
     async def _connection_loop(self) -> None:
@@ -296,14 +356,15 @@ class StationSession:
                     self.note_time(t)
                 self._last_sent = loop.time()
             if self._outbox:
-                action = self._outbox[0]
+                item = self._outbox[0]
+                action = item.action
                 if isinstance(action, RebootRequested):
                     self._outbox.popleft()
                     self.request_reboot(action.kind)
                     if self.reboot_hook is None:
                         await self._ws.close()
                     return
-                await self._send(action)
+                await self._send(item)
                 self._last_sent = loop.time()
                 continue
             if self._reboot is not None:
@@ -314,11 +375,15 @@ class StationSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _send(self, action: Action) -> None:
+    async def _send(self, item: QueueItem) -> None:
+        action = item.action
         attempts = max(1, self.station.settings.transaction_message_attempts)
         for attempt in range(1, attempts + 1):
             try:
-                await self.adapter.dispatch(action)
+                if item.offline and hasattr(self.adapter, "dispatch_offline"):
+                    await self.adapter.dispatch_offline(action)
+                else:
+                    await self.adapter.dispatch(action)
                 break
             except TimeoutError:
                 log.warning("%s: no response (attempt %d/%d)", type(action).__name__, attempt, attempts)
@@ -327,4 +392,6 @@ class StationSession:
         else:
             log.error("giving up on %s after %d attempts", type(action).__name__, attempts)
         self._outbox.popleft()
+        if item.seq is not None and self.store is not None:
+            self.store.ack(item.seq)
         self._enqueue(self.station.drain())

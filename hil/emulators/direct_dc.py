@@ -70,6 +70,11 @@ class DirectDcPort:
         self._locked = False
         self._set_phase(PortPhase.UNPLUGGED)
 
+    def restore_registers(self, import_wh: float, export_wh: float) -> None:
+        """After a restart the emulated meter resumes from its last persisted registers (a real meter keeps them)."""
+        self._import_wh = max(self._import_wh, import_wh)
+        self._export_wh = max(self._export_wh, export_wh)
+
     def inject_fault(self, reason: str | None) -> None:
         self.fault = reason
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # each run gets a fresh state directory, so no test recovers another's transactions
+    state = tempfile.mkdtemp(prefix="cp-state-")
     return subprocess.run(
         [sys.executable, "-m", "chargepoint.cli", *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "XDG_STATE_HOME": state, **(env or {})},
     )
 
 
