@@ -162,7 +162,7 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
     if url is None:
         from hil.emulators.csms import CsmsEmulator
 
-        emulator = CsmsEmulator(protocols=tuple(OCPP_VERSIONS[v] for v in cfg.csms.ocpp))
+        emulator = CsmsEmulator(protocols=tuple(OCPP_VERSIONS[v] for v in cfg.csms.ocpp), max_frames=10_000)
         await emulator.start()
         url = emulator.url
         log.info("embedded CSMS emulator listening", extra={"fields": {"url": url}})

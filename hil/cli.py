@@ -35,7 +35,8 @@ async def _run_csms(args: argparse.Namespace) -> int:
     from hil.emulators.csms import CsmsEmulator
 
     versions = args.ocpp or ["2.1", "2.0.1", "1.6"]
-    emulator = CsmsEmulator(host=args.host, port=args.port, protocols=tuple(f"ocpp{v}" for v in versions))
+    emulator = CsmsEmulator(host=args.host, port=args.port, protocols=tuple(f"ocpp{v}" for v in versions),
+                            max_frames=100_000)
     await emulator.start()
     log.info("CSMS emulator listening", extra={"fields": {"url": emulator.url, "protocols": ",".join(versions)}})
     print(emulator.url, flush=True)
