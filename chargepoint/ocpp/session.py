@@ -345,6 +345,9 @@ class StationSession:
         self._enqueue(self.station.drain())
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            # Clear before looking at the flags: a stop(), trigger or reboot request that arrives while a CALL below
+            # is awaited sets _wake again and ends the wait at the bottom at once instead of being lost.
+            self._wake.clear()
             if self._triggered_boot:
                 self._triggered_boot = False
                 await self.adapter.boot("Triggered")
@@ -370,7 +373,6 @@ class StationSession:
             if self._reboot is not None:
                 await self._ws.close()
                 return
-            self._wake.clear()
             wait = max(0.05, self._heartbeat_s - (loop.time() - self._last_sent))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
