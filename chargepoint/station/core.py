@@ -448,6 +448,8 @@ class Station:
         if mono < self._next_aligned_mono:
             return
         self._next_aligned_mono = mono + next_aligned(self.clock.now(), interval)
+        if not self.settings.aligned_data_during_tx and self.transactions():
+            return  # 2.0.1 AlignedDataCtrlr.SendDuringIdle: no clock-aligned values at all while a transaction runs
         now = self.clock.now()
         for evse in self.evses.values():
             st = evse.connector.state

@@ -39,7 +39,8 @@ class StationSettings:
         Measurand.ENERGY_EXPORT_REGISTER,
     )
     stop_txn_aligned_measurands: tuple[Measurand, ...] = ()
-    aligned_data_send_during_idle: bool = False
+    aligned_data_send_during_idle: bool = False  # clock-aligned MeterValues for EVSEs without a transaction
+    aligned_data_during_tx: bool = True  # False = 2.0.1 SendDuringIdle: none at all while any transaction runs
     stop_transaction_on_ev_side_disconnect: bool = True
     stop_transaction_on_invalid_id: bool = True
     unlock_connector_on_ev_side_disconnect: bool = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chargepoint.clock import VirtualClock
-from chargepoint.station.actions import TransactionStarted, TransactionUpdated
+from chargepoint.station.actions import MeterValuesReport, TransactionStarted, TransactionUpdated
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings, TxPoint
 from chargepoint.station.types import CommandStatus, IdToken, Measurand, ReadingContext, TriggerReason
@@ -73,3 +73,25 @@ def test_tx_started_measurands_default_to_the_sampled_measurands() -> None:
     started = [a for a in _run(station, clock, 0.5) if isinstance(a, TransactionStarted)]
     assert started[0].sample is not None
     assert [v.measurand for v in started[0].sample.values] == [Measurand.VOLTAGE, Measurand.ENERGY_EXPORT_REGISTER]
+
+
+def _clock_updates(actions: list[object]) -> list[object]:
+    return [a for a in actions if isinstance(a, TransactionUpdated) and a.trigger == TriggerReason.METER_VALUE_CLOCK]
+
+
+def test_aligned_values_suppressed_while_any_transaction_runs_when_configured() -> None:
+    """2.0.1 AlignedDataCtrlr.SendDuringIdle=true (J01.FR.20): clock-aligned values only while no transaction runs."""
+    clock = VirtualClock(start=datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC))
+    ports = {1: DirectDcPort(), 2: DirectDcPort()}
+    settings = StationSettings(tx_start_points=(TxPoint.EV_CONNECTED,), aligned_interval_s=60, sample_interval_s=0,
+                               aligned_data_send_during_idle=True, aligned_data_during_tx=False)
+    station = Station({i: [p] for i, p in ports.items()}, clock, settings)
+    idle = _run(station, clock, 130)
+    assert len([a for a in idle if isinstance(a, MeterValuesReport)]) == 4  # two boundaries x two idle EVSEs
+    ports[1].plug_in()
+    busy = _run(station, clock, 130)
+    assert _clock_updates(busy) == [] and [a for a in busy if isinstance(a, MeterValuesReport)] == []
+    settings.aligned_data_during_tx = True
+    again = _run(station, clock, 60)
+    assert len(_clock_updates(again)) == 1
+    assert len([a for a in again if isinstance(a, MeterValuesReport) and a.evse_id == 2]) == 1
