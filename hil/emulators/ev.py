@@ -245,7 +245,7 @@ class EvEmulator:
         self.phase = EvPhase.HANDSHAKE
         self._t_phase = now
         self._t_wake = now
-        self._next_tx = now
+        self._next_tx = now + self.profile.wake_delay_s
         if "welded_contactor" in self.dtcs:
             self.system_fault = True  # a welded contactor DTC refuses every new session (row 18)
             self.stop_cause = "dtc_welded_contactor"

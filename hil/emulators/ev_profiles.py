@@ -83,6 +83,7 @@ class EvProfile:
     follows_available_current: bool = True  # keeps 102.3 <= 108.3
     automaker_code: int = 1
     # Timing of reference §3 and §5 (the jitter is drawn from the seed).
+    wake_delay_s: float = 0.02  # d1 -> first EV frame (charge control boots; obs. EV frames ~10 ms apart)
     permission_delay_s: float = 3.4  # first charger frame -> k + 102.5.0 (obs. 3.4 / 3.9 s)
     contactor_delay_s: float = 1.2  # d2 -> contactors closed (obs. 1.2 / 1.3 s)
     first_request_delay_s: float = 1.7  # contactors closed -> first request (obs. 1.7 s)
