@@ -658,6 +658,7 @@ class Station:
             ResetKind.IMMEDIATE: StopReason.IMMEDIATE_RESET,
         }.get(kind, StopReason.REBOOT)
         self.stop_all(reason, TriggerReason.RESET_COMMAND)
+        self._pending_reset = None  # this reboot also carries out an OnIdle reset scheduled earlier
         self._emit(RebootRequested(kind))
         return CommandStatus.ACCEPTED
 
