@@ -13,9 +13,10 @@ Lifecycle of a session on one EVSE (the transaction starts at the configured ``t
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chargepoint.clock import Clock
 from chargepoint.hardware.interfaces import ConnectorPort, MeterReading, PortPhase, PortState
@@ -451,6 +452,9 @@ class Station:
         if not self.settings.aligned_data_during_tx and self.transactions():
             return  # 2.0.1 AlignedDataCtrlr.SendDuringIdle: no clock-aligned values at all while a transaction runs
         now = self.clock.now()
+        # Stamp the values with the boundary they belong to, not with the tick that noticed it.
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        now = midnight + timedelta(seconds=math.floor((now - midnight).total_seconds() / interval + 1e-9) * interval)
         for evse in self.evses.values():
             st = evse.connector.state
             if st is None:

@@ -89,3 +89,11 @@ def test_station_wide_operative_cancels_a_scheduled_inoperative() -> None:
     run(station, clock, 1)
     assert station.operative is True
     assert station.status_of(station.evses[1]) != ConnectorStatus.UNAVAILABLE
+
+
+def test_clock_aligned_values_are_stamped_with_their_boundary_not_the_tick_time() -> None:
+    # Ticks every 0.3 s never land on a 15 s boundary; the values were stamped e.g. 10:00:15.300.
+    station, clock, _ = make(StationSettings(aligned_interval_s=15, aligned_data_send_during_idle=True))
+    reports = [a for a in run(station, clock, 46.2, dt=0.3) if isinstance(a, MeterValuesReport)]
+    stamps = [r.samples[0].timestamp for r in reports]
+    assert stamps == [T0 + timedelta(seconds=s) for s in (15, 30, 45)]
