@@ -146,6 +146,7 @@ class ChademoCharger(ChargerSession):
             return
         self.stop_reason = reason
         self._t_stop = now
+        self._i_at_stop = self._current_cmd
         self._stop_control = True
         if self.phase in _PRE_D2:
             # EV contactors never closed: no current, no welding detection. d1 off, discharge, unlock.
@@ -440,11 +441,25 @@ class ChademoCharger(ChargerSession):
                 return current, window.discharge_voltage_floor_v
             return current, window.charge_voltage_limit_v
         if phase is P.STOP_CURRENT:
-            return 0.0, self.charge_voltage_limit_v()
+            return self._stop_ramp(now, inp), self.charge_voltage_limit_v()
         return 0.0, 0.0
 
+    def _stop_ramp(self, now: float, inp: ChargerInputs) -> float:
+        """Current during STOP_CURRENT. A charger-initiated normal stop ramps down (status 0x25, obs. 31 A -> 0 in
+        0.6 s) while the car still permits; as soon as the car withdraws (k / 102.5.0), or on any error stop, the
+        target is 0 at once (current <= 5 A within 0.5 s, §3.2.2)."""
+        st = self.ev_status
+        rate = self.config.stop_ramp_a_per_s
+        if self._fast_cut or rate <= 0 or not inp.j or st is None or not st.charging_enabled:
+            return 0.0
+        t_stop = self._t_stop if self._t_stop is not None else now
+        magnitude = max(0.0, abs(self._i_at_stop) - rate * (now - t_stop))
+        if self._i_at_stop > 0:
+            return min(magnitude, st.charge_current_request_a, self._advertised_a)
+        return -min(magnitude, self.ev_discharge_limit_a)
+
     def _transmit(self, now: float, inp: ChargerInputs) -> tuple[EvseFrame, ...]:
-        if not self._tx_enabled or now < self._next_tx:
+        if not self._tx_enabled or now < self._next_tx - 1e-6:  # tolerate float drift of the clock
             return ()
         cycle = self.timeouts.cycle_s
         self._next_tx += cycle

@@ -82,6 +82,7 @@ class ChargerSession:
         self._fast_cut = False
         self._pending_stop: tuple[StopReason, FaultFlag, bool] | None = None
         self._t_stop: float | None = None
+        self._i_at_stop = 0.0
         self._mismatch_since: float | None = None
         self._over_request_since: float | None = None
         self._overcurrent_since: float | None = None
@@ -215,7 +216,7 @@ class ChargerSession:
     @property
     def ev_discharge_limit_a(self) -> float:
         """200.0, masked (0) until energy transfer runs: older cars may start with a non-zero value (§2.6)."""
-        if self.ev_discharge is None or self.phase is not P.ENERGY_TRANSFER:
+        if self.ev_discharge is None or self.phase not in (P.ENERGY_TRANSFER, P.STOP_CURRENT):
             return 0.0
         return self.ev_discharge.max_discharge_current_a
 
@@ -246,7 +247,8 @@ class ChargerSession:
         return min(self.config.insulation_test_voltage_v, self.config.ratings.max_voltage_v)
 
     def charge_voltage_limit_v(self) -> float:
-        limit = self.threshold_voltage_v
+        """Regulation ceiling: min(102.1-2 target, 108.4-5 threshold - margin); the threshold itself trips."""
+        limit = self.threshold_voltage_v - self.config.threshold_regulation_margin_v
         if self._sampled_target_v is not None:
             limit = min(limit, self._sampled_target_v)
         if self.ev_status is not None:

@@ -80,7 +80,9 @@ class ChargerConfig:
     isolation_end_voltage_v: float = 20.0  # §3.1.8: test finished when below this
     safe_voltage_v: float = 10.0  # §1.2: EV contactors open / unlock allowed at or below this
     stop_current_a: float = 5.0  # §3.2: "current <= 5 A"
+    stop_ramp_a_per_s: float = 50.0  # charger-initiated normal stop ramp while the car still permits (obs. ~0.6 s)
     overcurrent_margin_a: float = 10.0  # measured current above the allowed current + this -> malfunction
+    threshold_regulation_margin_v: float = 2.0  # regulate this far below 108.4-5 so the trip stays a protection
     overvoltage_margin_v: float = 10.0  # measured voltage above ratings.max_voltage_v + this -> malfunction
     soc_level_units: Literal["auto", "percent", "kwh"] = "auto"
     discharge_lower_threshold_v: float | None = None  # 208.6-7; None = 200.4-5 * (1 + margin), 250 V until known

@@ -195,7 +195,7 @@ class Battery:
     @property
     def soc(self) -> float:
         """State of charge in percent (0..100)."""
-        return 100.0 * self._charge_ah / self.capacity_ah
+        return round(100.0 * self._charge_ah / self.capacity_ah, 9)  # no 99.99999999 for a full pack
 
     @property
     def stored_wh(self) -> float:

@@ -133,6 +133,10 @@ class ChademoPair:
     clock: VirtualClock = field(default_factory=VirtualClock)
     record: bool = False
     j_override: bool | None = None  # force the j input (wiring faults)
+    drop_to_ev: bool = False  # the charger's frames are lost (charger CAN silent as seen by the car)
+    drop_to_charger: bool = False  # the car's frames are lost
+    log_frames: bool = False
+    frame_log: list[tuple[float, str, object]] = field(default_factory=list)  # (t, "evse"|"ev", frame)
     samples: list[Sample] = field(default_factory=list)
     frames_to_ev: int = 0
     frames_to_charger: int = 0
@@ -176,13 +180,18 @@ class ChademoPair:
 
         j = self.last_ev.k if self.j_override is None else self.j_override
         a = ch.step(now, link.inputs(j))
-        for f in a.frames:
-            self._to_ev.append(encode(f))
+        if not self.drop_to_ev:
+            for f in a.frames:
+                self._to_ev.append(encode(f))
         self.frames_to_ev += len(a.frames)
         e = ev.step(now, a.d1, a.d2, link.voltage_v, link.current_a)
-        for g in e.frames:
-            self._to_charger.append(encode(g))
+        if not self.drop_to_charger:
+            for g in e.frames:
+                self._to_charger.append(encode(g))
         self.frames_to_charger += len(e.frames)
+        if self.log_frames:
+            self.frame_log.extend((now, "evse", f) for f in a.frames)
+            self.frame_log.extend((now, "ev", g) for g in e.frames)
         self.last_actions, self.last_ev = a, e
         link.step(self.tick_s, now, a, ev, e.contactor_closed)
         if self.record:

@@ -231,7 +231,7 @@ class EvEmulator:
             if self.phase is before:
                 break
         frames: tuple[EvFrameOut, ...] = ()
-        if now >= self._next_tx:
+        if now >= self._next_tx - 1e-6:
             self._next_tx += 0.1
             if self._next_tx <= now:
                 self._next_tx = now + 0.1
@@ -497,7 +497,7 @@ class EvEmulator:
             if soc >= p.charge_stop_soc_percent or (self._current_flowed and target < p.end_current_a):
                 self._begin_stop(now, "charge_complete")
                 return
-        elif soc >= p.max_soc_percent:
+        elif soc >= p.max_soc_percent and p.enforces_soc_window:
             target = 0.0
         cap = self.evse_cap
         if cap is not None and p.follows_available_current:
@@ -517,10 +517,10 @@ class EvEmulator:
         dis_target = 0.0
         t_flag = self._t_charging_flag
         ramp = t_flag is not None and now - t_flag >= p.discharge_ramp_delay_s
-        ramp = ramp or (p.sends_discharge_estimate and soc >= p.max_soc_percent)
+        ramp = ramp or (p.sends_discharge_estimate and target <= 0 and not self._seen_charging_flag)
         if bidir and ramp and not self._user_stop:
             dis_target = min(p.max_discharge_current_a, b.max_discharge_current(p.min_discharge_voltage_v))
-            if soc <= p.min_soc_percent or EvFault.DISCHARGE_LIMIT_ZERO in self.faults:
+            if (soc <= p.min_soc_percent and p.enforces_soc_window) or EvFault.DISCHARGE_LIMIT_ZERO in self.faults:
                 dis_target = 0.0
         dis_target = float(math.floor(max(0.0, dis_target)))
         if dis_target > self.discharge_limit_a:

@@ -73,6 +73,7 @@ class EvProfile:
     min_soc_percent: float = 10.0  # discharge floor (sent in 200.6)
     max_soc_percent: float = 100.0  # charge ceiling (sent in 200.7)
     soc_levels_in_kwh: bool = False  # pre-guideline-1.0 cars: 200.6/7 in 0.1 kWh
+    enforces_soc_window: bool = True  # the car itself zeroes 200.0 / 102.3 at its SoC floor / ceiling
     charge_stop_soc_percent: float = 100.0  # charge-only sessions end here (EV-initiated stop)
     end_current_a: float = 2.0  # charge-only sessions end when the CC/CV request tapers below this
     max_charge_time_min: int = 60  # 101.2
