@@ -204,6 +204,56 @@ async def test_remote_session_and_remote_stop(strict_peer_16: StrictPeer) -> Non
         rig.report("remote session")
 
 
+async def test_rejected_token_scheduled_availability_and_reconnect_mid_session(strict_peer_16: StrictPeer) -> None:
+    async with running_station(strict_peer_16, P, "CP16-EDGE") as rig:
+        first = await rig.peer.wait_connected(rig.station_id)
+        await rig.wait_for("BootNotification")
+        await rig.wait_for("StatusNotification", status_is(1, "Available"))
+
+        # the CSMS refuses a token: no transaction
+        await rig.peer.set_response("Authorize", {"idTagInfo": {"status": "Invalid"}}, once=True)
+        rig.port(1).plug_in()
+        await rig.wait_for("StatusNotification", status_is(1, "Preparing"))
+        rig.station.present_token(1, IdToken("TAG-BAD"))
+        auth = await rig.wait_for("Authorize", lambda p: p.get("idTag") == "TAG-BAD")
+        assert (await rig.wait_result(auth))["idTagInfo"]["status"] == "Invalid"
+        # then accepts another one
+        rig.station.present_token(1, IdToken("TAG-GOOD"))
+        await rig.wait_for("Authorize", lambda p: p.get("idTag") == "TAG-GOOD")
+        start = await rig.wait_for("StartTransaction", lambda p: p.get("connectorId") == 1)
+        assert start["payload"]["idTag"] == "TAG-GOOD"
+        assert len(rig.calls("StartTransaction")) == 1
+        tx_id = (await rig.wait_result(start))["transactionId"]
+
+        # Inoperative during a transaction is scheduled; triggered MeterValues carry the transaction
+        answer = await rig.call("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
+        assert answer == {"status": "Scheduled"}
+        trig = {"requestedMessage": "MeterValues", "connectorId": 1}
+        assert (await rig.call("TriggerMessage", trig))["status"] == "Accepted"
+        mv = await rig.wait_for(
+            "MeterValues",
+            lambda p: p.get("meterValue", [{}])[0].get("sampledValue", [{}])[0].get("context") == "Trigger",
+        )
+        assert mv["payload"]["connectorId"] == 1
+
+        # the CSMS drops the connection mid-session: the station comes back, boots, and the session goes on
+        await rig.peer.close_connection(rig.station_id, code=1001, reason="maintenance")
+        boot = await rig.wait_for("BootNotification", timeout=15)
+        assert boot["conn"] != first["conn"]
+        await rig.wait_result(boot)
+        await rig.session.wait_accepted(10)
+        await wait_meter_values(rig, 1, tx_id, count=2)
+
+        rig.port(1).unplug()
+        stop = await rig.wait_for("StopTransaction", lambda p: p.get("transactionId") == tx_id)
+        assert stop["payload"]["reason"] == "EVDisconnected"
+        await rig.wait_result(stop)
+        await rig.wait_for("StatusNotification", status_is(1, "Unavailable"))  # the scheduled change took effect
+        assert (await rig.call("ChangeAvailability", {"connectorId": 1, "type": "Operative"}))["status"] == "Accepted"
+        await rig.wait_for("StatusNotification", status_is(1, "Available"))
+        rig.report("rejected token, scheduled availability, reconnect mid-session")
+
+
 # ---------------------------------------------------------------------------------------------------- commands
 
 
