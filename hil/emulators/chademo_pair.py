@@ -45,6 +45,7 @@ class DcLink:
     current_a: float = 0.0
     lock_engaged: bool = False
     _lock_since: float | None = None
+    _i_conv: float = 0.0
 
     def step(self, dt: float, now: float, a: ChargerActions, ev: EvEmulator, ev_closed: bool) -> None:
         # Lock actuator.
@@ -57,22 +58,24 @@ class DcLink:
             self.lock_engaged = False
         b = ev.battery
         target = a.current_a if a.output_contactor else 0.0
-        # Slew the converter current (fast cut = immediate).
-        i = self.current_a
+        # Slew the converter current (fast cut = immediate); the injected extra current is added on top.
+        i = self._i_conv
         if a.fast_cut and target == 0.0:
             i = 0.0
         elif target > i:
             i = min(target, i + (self.slew_up_a_per_s if i >= 0 else self.slew_down_a_per_s) * dt)
         else:
             i = max(target, i - (self.slew_down_a_per_s if i > 0 else self.slew_up_a_per_s) * dt)
+        self._i_conv = i
         if ev_closed and a.output_contactor:
-            i += self.extra_current_a if i != 0 else 0.0
             # The converter honours its voltage limit: CV ceiling when charging, floor when discharging.
             r = max(b.r_internal, 1e-3)
             if i > 0:
-                i = min(i, max(0.0, (a.voltage_limit_v - b.ocv()) / r) + self.extra_current_a)
+                i = min(i, max(0.0, (a.voltage_limit_v - b.ocv()) / r))
             elif i < 0:
                 i = -min(-i, max(0.0, (b.ocv() - a.voltage_limit_v) / r))
+            if i != 0.0:
+                i += self.extra_current_a
             self.current_a = i
             self.voltage_v = b.terminal_voltage(i)
         elif ev_closed:

@@ -81,6 +81,7 @@ class EvEmulator:
         self.dtcs: list[str] = []  # diagnostic trouble codes; "welded_contactor" makes the car refuse sessions
         self._t: float | None = None
         self.phase = EvPhase.ASLEEP
+        self.contactor_closed = False  # physical state: survives sessions (a welded contactor stays closed)
         self._reset_session(0.0)
 
     # ------------------------------------------------------------------ control
@@ -110,7 +111,6 @@ class EvEmulator:
         self._next_tx = now
         self.k = False
         self.enabled = False  # 102.5.0
-        self.contactor_closed = False
         self.request_a = 0.0
         self.discharge_limit_a = 0.0
         self.system_fault = False  # 102.5.2, held for the session

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from chargepoint.chademo.charger import ChademoCharger
 from chargepoint.chademo.charger_types import ChargerPhase
-from chargepoint.chademo.frames import EvseStatus
+from chargepoint.chademo.frames import EvseCapability, EvseStatus
 from chargepoint.chademo.timeouts import ChargerConfig
 from hil.emulators.chademo_pair import ChademoPair
 from hil.emulators.ev import EvEmulator
@@ -67,3 +67,48 @@ def status_byte(f: EvseStatus) -> int:
         | f.system_malfunction << 4
         | f.stop_control << 5
     )
+
+
+def time_to_low_current(pair: ChademoPair, t0: float, limit_a: float = 5.0) -> float:
+    """Seconds from ``t0`` until the recorded current is at or below ``limit_a`` (needs ``record=True``)."""
+    for s in pair.samples:
+        if s.t >= t0 and abs(s.current_a) <= limit_a:
+            return s.t - t0
+    raise AssertionError("current never fell")
+
+
+def assert_unlocked_only_when_safe(pair: ChademoPair) -> None:
+    """The lock command never dropped while the output was above 10 V (needs ``record=True``)."""
+    for s in pair.samples:
+        if s.phase is P.FINISHED:
+            assert s.voltage_v <= 10.0
+
+
+class ScriptedCharger:
+    """A hand-driven charger for car-side tests: sends 108/109 every 100 ms with fields set by the test."""
+
+    def __init__(self, ev: EvEmulator, dt: float = 0.01) -> None:
+        self.ev = ev
+        self.dt = dt
+        self.t = 0.0
+        self.d1 = False
+        self.d2 = False
+        self.voltage_v = 0.0
+        self.current_a = 0.0
+        self.cap = EvseCapability(True, 500.0, 125.0, 435.0)
+        self.status = EvseStatus(2, 0.0, 0.0, remaining_time_min=60)
+        self._next = 0.0
+        self.k = False
+
+    def run(self, seconds: float) -> None:
+        end = self.t + seconds
+        while self.t < end - 1e-9:
+            if self.t >= self._next - 1e-6 and self.d1:
+                self._next = self.t + 0.1
+                self.ev.on_frame(self.cap, self.t)
+                self.ev.on_frame(self.status, self.t)
+            a = self.ev.step(self.t, self.d1, self.d2, self.voltage_v, self.current_a)
+            self.k = a.k
+            if a.contactor_closed:
+                self.voltage_v = self.ev.battery.terminal_voltage(self.current_a)
+            self.t += self.dt
