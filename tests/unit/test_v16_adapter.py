@@ -976,6 +976,18 @@ async def test_TC_008_1_CS_regular_start_with_id_in_local_list(make_rig: Callabl
     assert [s["idTag"] for s in rig.calls("StartTransaction")] == ["LOCAL1"]
 
 
+async def test_TC_008_2_CS_remote_start_with_id_in_local_list(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(policy=AuthPolicy(local_pre_authorize=True))
+    res = await rig.call(call.SendLocalList(list_version=1, update_type="Full", local_authorization_list=[
+        {"idTag": "LOCAL1", "idTagInfo": {"status": "Accepted"}}]))
+    assert res.status == "Accepted"
+    rig.ports[1].plug_in()
+    assert (await rig.call(call.RemoteStartTransaction(id_tag="LOCAL1", connector_id=1))).status == "Accepted"
+    await rig.run(5)
+    assert rig.calls("Authorize") == []
+    assert [s["idTag"] for s in rig.calls("StartTransaction")] == ["LOCAL1"]
+
+
 async def test_TC_042_1_CS_get_local_list_version_not_supported(rig: Rig) -> None:
     assert (await rig.call(call.ChangeConfiguration(key="LocalAuthListEnabled", value="false"))).status == "Accepted"
     assert (await rig.call(call.GetLocalListVersion())).list_version == -1
