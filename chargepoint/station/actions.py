@@ -55,6 +55,7 @@ class TransactionUpdated:
     samples: tuple[MeterSample, ...] = ()
     charging_state: str | None = None
     id_token: IdToken | None = None  # set when the update carries an authorization (e.g. Authorized trigger)
+    timestamp: datetime | None = None  # when it happened (stamped by Station._emit; sent later when offline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from chargepoint.clock import Clock
@@ -165,6 +165,8 @@ class Station:
         return out
 
     def _emit(self, action: Action) -> None:
+        if isinstance(action, TransactionUpdated) and action.timestamp is None:
+            action = replace(action, timestamp=self.clock.now())
         self._outbox.append(action)
 
     def evse(self, evse_id: int) -> Evse:

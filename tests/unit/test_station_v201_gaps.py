@@ -95,3 +95,18 @@ def test_aligned_values_suppressed_while_any_transaction_runs_when_configured() 
     again = _run(station, clock, 60)
     assert len(_clock_updates(again)) == 1
     assert len([a for a in again if isinstance(a, MeterValuesReport) and a.evse_id == 2]) == 1
+
+
+def test_transaction_updates_carry_the_time_they_happened() -> None:
+    """An update queued while offline must be stamped when it happened, not when it is finally sent."""
+    station, port, clock = _station(StationSettings(tx_start_points=(TxPoint.EV_CONNECTED,), aligned_interval_s=0,
+                                                    sample_interval_s=0))
+    station.auth.policy.free_vend = True
+    port.plug_in()
+    _run(station, clock, 0.5)
+    station.present_token(1, IdToken("LOCAL"))
+    clock.advance(0.1)
+    expected = clock.now()
+    updates = [a for a in station.tick() if isinstance(a, TransactionUpdated)]
+    clock.advance(3600)
+    assert updates and all(u.timestamp == expected for u in updates)
