@@ -292,6 +292,10 @@ class StationSession:
             self.transport.station_id, self._ws, self.station, self, self.identity,
             response_timeout=self.response_timeout_s,
         )
+        if self.store is not None and hasattr(self.adapter, "load_persistent_state"):
+            saved = self.store.get(f"adapter:{self.subprotocol}")
+            if saved:
+                self.adapter.load_persistent_state(saved)
         recv = asyncio.create_task(self.adapter.start(), name="ocpp-recv")
         work = asyncio.create_task(self._work(), name="ocpp-work")
         done, pending = await asyncio.wait({recv, work}, return_when=asyncio.FIRST_COMPLETED)
@@ -306,7 +310,14 @@ class StationSession:
 
     async def _boot(self) -> BootOutcome:
         while True:
-            outcome: BootOutcome = await self.adapter.boot(self._boot_reason)
+            try:
+                outcome: BootOutcome = await self.adapter.boot(self._boot_reason)
+            except TimeoutError:
+                log.warning("BootNotification unanswered; retrying in %d s", self.default_retry_s)
+                await self._sleep(self.default_retry_s)
+                if self._stopping.is_set():
+                    raise asyncio.CancelledError from None
+                continue
             self._last_sent = asyncio.get_running_loop().time()
             self._registration = outcome.status
             if outcome.current_time is not None:
@@ -395,5 +406,8 @@ class StationSession:
             log.error("giving up on %s after %d attempts", type(action).__name__, attempts)
         self._outbox.popleft()
         if item.seq is not None and self.store is not None:
-            self.store.ack(item.seq)
+            with self.store.atomic():
+                self.store.ack(item.seq)
+                if hasattr(self.adapter, "persistent_state"):
+                    self.store.put(f"adapter:{self.subprotocol}", self.adapter.persistent_state())
         self._enqueue(self.station.drain())

@@ -523,6 +523,14 @@ class V16Adapter(StrictRouter, AdapterBase, ChargePoint):
             version = local.version
         return call_result.GetLocalListVersion(list_version=version)
 
+    def persistent_state(self) -> dict[str, Any]:
+        """What must survive a restart: the CSMS's transaction ids, so queued messages can still name them."""
+        return {"tx_ids": dict(self.state.tx_ids)}
+
+    def load_persistent_state(self, data: dict[str, Any]) -> None:
+        for local, remote in data.get("tx_ids", {}).items():
+            self.state.tx_ids.setdefault(str(local), int(remote))
+
     def describe(self) -> dict[str, Any]:
         return {
             "version": self.version,
