@@ -296,8 +296,8 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint
         if meter:
             out["meter_value"] = meter
         when = samples[0].timestamp if samples else now
-        if isinstance(action, TransactionEnded) and action.timestamp is not None:
-            when = action.timestamp
+        if not isinstance(action, TransactionStarted) and action.timestamp is not None:
+            when = action.timestamp  # when it happened, even if it is sent much later
         out["timestamp"] = iso(when)
         return out
 

@@ -68,6 +68,9 @@ class V201Handlers:
 
         async def send_report(self, request_id: int) -> None: ...
 
+    def _registered(self) -> bool:
+        return self.hooks.registration_status == "Accepted"
+
     # ------------------------------------------------------------------ B: provisioning
     def _check_size(self, action: str, items: int) -> None:
         """DeviceDataCtrlr ItemsPerMessage / BytesPerMessage (B06.FR.16/17, B07): CALLERROR when exceeded."""
@@ -182,6 +185,8 @@ class V201Handlers:
                                      **_: Any) -> Any:
         st = self.station
         result = self._call_result.RequestStartTransaction
+        if not self._registered():  # B02: no transactions on request while the CSMS has not accepted us
+            return result(status="Rejected", status_info=_status_info("NotRegistered"))
         if charging_profile is not None and charging_profile.get("charging_profile_purpose") != "TxProfile":
             return result(status="Rejected", status_info=_status_info("InvalidProfile"))
         if evse_id is not None and evse_id not in st.evses:
@@ -198,6 +203,8 @@ class V201Handlers:
 
     @on("RequestStopTransaction")
     def on_request_stop_transaction(self, transaction_id: str, **_: Any) -> Any:
+        if not self._registered():
+            return self._call_result.RequestStopTransaction(status="Rejected")
         return self._call_result.RequestStopTransaction(status=_accepted(self.station.remote_stop(transaction_id)))
 
     @on("UnlockConnector")
@@ -226,8 +233,10 @@ class V201Handlers:
         if evse_id not in (None, 0) and evse_id not in st.evses:
             return "Rejected", []
         targets = [evse_id] if evse_id else list(st.evses)
-        if message == "BootNotification":
-            return ("Rejected" if self.hooks.registration_status == "Accepted" else "Accepted"), []
+        if message == "BootNotification":  # F06.FR.17
+            return ("Rejected" if self._registered() else "Accepted"), []
+        if not self._registered():  # B02: nothing but BootNotification may be sent before acceptance
+            return "Rejected", []
         if message == "Heartbeat":
             return "Accepted", []
         if message == "StatusNotification":
