@@ -569,11 +569,12 @@ class Station:
     def remote_start(self, id_token: IdToken, evse_id: int | None, remote_start_id: int | None = None) -> CommandStatus:
         """RemoteStartTransaction / RequestStartTransaction."""
         if evse_id is None:
-            candidates = [e for e in self.evses.values() if e.tx is None and self._is_operative(e)
-                          and e.connector.fault is None]
+            candidates = [e for e in self.evses.values() if (e.tx is None or not e.tx.authorized)
+                          and self._is_operative(e) and e.connector.fault is None]
             if not candidates:
                 return CommandStatus.REJECTED
-            evse = candidates[0]
+            # a car already waiting in a not yet authorized transaction (EVConnected start point) goes first
+            evse = min(candidates, key=lambda e: e.tx is None)
         else:
             if evse_id not in self.evses:
                 return CommandStatus.REJECTED

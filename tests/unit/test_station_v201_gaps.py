@@ -110,3 +110,29 @@ def test_transaction_updates_carry_the_time_they_happened() -> None:
     updates = [a for a in station.tick() if isinstance(a, TransactionUpdated)]
     clock.advance(3600)
     assert updates and all(u.timestamp == expected for u in updates)
+
+
+def test_remote_start_without_evse_authorizes_the_waiting_car() -> None:
+    """EVConnected start point: the plugged car's transaction is not authorized yet; a remote start without an EVSE
+    id must pick that EVSE (it used to be skipped because it has a transaction, and the request was rejected)."""
+    clock = VirtualClock(start=datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC))
+    ports = {1: DirectDcPort(), 2: DirectDcPort()}
+    station = Station({i: [p] for i, p in ports.items()}, clock,
+                      StationSettings(tx_start_points=(TxPoint.EV_CONNECTED,), aligned_interval_s=0))
+    station.authorize_remote_start = False
+    ports[2].plug_in()
+    started = [a for a in _run(station, clock, 0.5) if isinstance(a, TransactionStarted)]
+    assert [s.evse_id for s in started] == [2]
+    assert station.remote_start(IdToken("R"), None, remote_start_id=5) == CommandStatus.ACCEPTED
+    updates = [a for a in _run(station, clock, 0.5) if isinstance(a, TransactionUpdated) and a.id_token]
+    assert [(u.evse_id, u.trigger) for u in updates] == [(2, TriggerReason.REMOTE_START)]
+
+
+def test_remote_start_without_evse_is_rejected_when_every_evse_is_authorized_busy() -> None:
+    station, port, clock = _station(StationSettings(tx_start_points=(TxPoint.EV_CONNECTED,), aligned_interval_s=0))
+    station.authorize_remote_start = False
+    port.plug_in()
+    _run(station, clock, 0.5)
+    assert station.remote_start(IdToken("R"), None) == CommandStatus.ACCEPTED
+    _run(station, clock, 0.5)
+    assert station.remote_start(IdToken("R2"), None) == CommandStatus.REJECTED
