@@ -344,6 +344,20 @@ async def test_TC_F_01_CS_remote_start_cable_plugin_first() -> None:
         assert update["idToken"] == {"idToken": "REMOTE", "type": "Central"}
 
 
+async def test_remote_start_without_evse_id_finds_the_waiting_car() -> None:
+    settings = StationSettings(aligned_interval_s=0, sample_interval_s=0, tx_start_points=(TxPoint.EV_CONNECTED,))
+    async with Rig(evses=2, settings=settings) as r:
+        await r.set(comp("AuthCtrlr"), "AuthorizeRemoteStart", "false")
+        r.ports[2].plug_in()
+        await r.pump(0.5)
+        tx_id = tx_events(r)[0]["transactionInfo"]["transactionId"]
+        res = await r.request(call.RequestStartTransaction(
+            id_token={"id_token": "REMOTE", "type": "Central"}, remote_start_id=11))
+        assert (res.status, res.transaction_id) == ("Accepted", tx_id)
+        await r.pump(0.5)
+        assert tx_events(r)[1]["triggerReason"] == "RemoteStart"
+
+
 async def test_TC_F_02_CS_remote_start_first_authorize_remote_start_true() -> None:
     async with Rig() as r:
         res = await r.request(call.RequestStartTransaction(
