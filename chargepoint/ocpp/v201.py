@@ -97,6 +97,7 @@ class _StationState:
 
     seq: dict[str, int] = field(default_factory=dict)
     tx_profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    restored: bool = False  # persistent state loaded once per process (later connections keep what is in memory)
 
 
 _STATES: weakref.WeakKeyDictionary[Station, _StationState] = weakref.WeakKeyDictionary()
@@ -159,6 +160,20 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint
     def tx_profiles(self) -> dict[int, dict[str, Any]]:
         """TxProfiles received with RequestStartTransaction, by remoteStartId (for the smart-charging layer)."""
         return self._state.tx_profiles
+
+    def persistent_state(self) -> dict[str, Any]:
+        """What must survive a restart (saved by the session with each acknowledged transaction message): the next
+        seqNo of every open transaction and the device model's persistent values."""
+        return {"seq": dict(self._state.seq), "device_model": self.device_model.snapshot()}
+
+    def load_persistent_state(self, data: dict[str, Any]) -> None:
+        for tx_id, seq in (data.get("seq") or {}).items():
+            self._state.seq[str(tx_id)] = max(int(seq), self._state.seq.get(str(tx_id), 0))
+        if not self._state.restored:
+            self._state.restored = True
+            skipped = self.device_model.restore(data.get("device_model") or {})
+            if skipped:
+                log.warning("device model: %d stored value(s) no longer apply: %s", len(skipped), ", ".join(skipped))
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "subprotocol": self.subprotocol, "variables": len(self.device_model)}

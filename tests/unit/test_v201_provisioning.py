@@ -3,6 +3,7 @@ and the DeviceDataCtrlr message limits."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -349,3 +350,22 @@ async def test_get_base_report_with_nothing_to_report_is_empty_result_set() -> N
         assert res.status == "Accepted"
         await r.wait_sent("NotifyReport")
         assert [p["requestId"] for p in r.sent("NotifyReport")] == [4]
+
+
+async def test_persistent_state_restores_seqno_and_device_model_after_a_restart() -> None:
+    async with Rig() as r:
+        await r.start_charging()
+        await r.set(comp("OCPPCommCtrlr"), "OfflineThreshold", "321")
+        await r.set(comp("SecurityCtrlr"), "BasicAuthPassword", "0123456789abcdefXYZ")
+        tx = r.station.evse(1).tx
+        assert tx is not None
+        saved = json.loads(json.dumps(r.adapter.persistent_state()))  # what the session's store keeps
+        assert saved["seq"] == {tx.tx_id: len(r.sent("TransactionEvent"))}
+    async with Rig() as fresh:  # a new process: new station, new device model
+        fresh.adapter.load_persistent_state(saved)
+        assert fresh.adapter._state.seq == saved["seq"]
+        assert fresh.dm.read("OCPPCommCtrlr", "OfflineThreshold") == "321"
+        assert fresh.dm.read("SecurityCtrlr", "BasicAuthPassword") == "0123456789abcdefXYZ"
+        await fresh.set(comp("OCPPCommCtrlr"), "OfflineThreshold", "99")
+        fresh.adapter.load_persistent_state(saved)  # a later connection of the same process keeps newer values
+        assert fresh.dm.read("OCPPCommCtrlr", "OfflineThreshold") == "99"
