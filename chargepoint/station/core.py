@@ -17,6 +17,7 @@ import math
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from chargepoint.clock import Clock
 from chargepoint.hardware.interfaces import ConnectorPort, MeterReading, PortPhase, PortState
@@ -50,6 +51,12 @@ from chargepoint.station.types import (
 )
 
 CHARGING_CURRENT_THRESHOLD_A = 0.5
+
+
+class SetpointSource(Protocol):
+    """Whatever decides each EVSE's signed setpoint every tick (the energy manager)."""
+
+    def setpoint_for(self, evse: Evse, now: datetime) -> float: ...
 
 
 @dataclass
@@ -158,6 +165,8 @@ class Station:
         self._pending_station_operative: bool | None = None  # station-wide change scheduled behind transactions
         self._pending_reset: ResetKind | None = None
         self.authorize_remote_start = True  # 1.6 AuthorizeRemoteTxRequests / 2.0.1 AuthorizeRemoteStart
+        # Smart charging / arbitration (chargepoint.energy.manager.EnergyManager); None = charge at the maximum.
+        self.energy: SetpointSource | None = None
 
     # ------------------------------------------------------------------ plumbing
     def drain(self) -> list[Action]:
@@ -202,9 +211,12 @@ class Station:
     def tick(self) -> list[Action]:
         """Step every port, advance timers, and return the actions that result."""
         mono = self.clock.monotonic()
+        now = self.clock.now() if self.energy is not None else None
         for evse in self.evses.values():
             for conn in evse.connectors:
                 conn.state = conn.port.step(mono)
+            if self.energy is not None and now is not None:
+                evse.setpoint_w = self.energy.setpoint_for(evse, now)
             self._update_evse(evse, mono)
         if self._pending_station_operative is not None and not self.transactions():
             self.operative, self._pending_station_operative = self._pending_station_operative, None

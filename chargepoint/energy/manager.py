@@ -1,0 +1,151 @@
+"""The station's energy manager (sans-I/O): installed charging profiles + local policy -> one signed setpoint per EVSE.
+
+Every station tick, and immediately after a profile changes, it asks the composite schedule what the profiles
+allow now (:func:`limit_at`), intersects that with the charger's ratings, the car's present limits and local policy
+(:func:`arbitrate`), and hands the result to the station. It remembers why each setpoint is what it is, so the
+station can log which limit bound it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chargepoint.energy.arbitration import LocalPolicy, Setpoint, arbitrate
+from chargepoint.energy.model import CompositePeriod, CompositeSchedule, EffectiveLimits, RateUnit, TxInfo
+from chargepoint.energy.profiles import ProfileStore
+from chargepoint.energy.schedule import composite, limit_at
+from chargepoint.hardware.interfaces import MeterReading, PortPhase, PortState, PowerRatings
+from chargepoint.station.core import Evse, Station
+
+log = logging.getLogger("chargepoint.energy")
+
+DC_NOMINAL_VOLTAGE_V = 400.0
+
+
+@dataclass
+class EvseEnergy:
+    ratings: PowerRatings
+    policy: LocalPolicy | None = None
+    last: Setpoint | None = None
+    limits: EffectiveLimits | None = None
+    changes: int = 0
+
+
+@dataclass
+class EnergyManager:
+    station: Station
+    store: ProfileStore
+    ratings: dict[int, PowerRatings] = field(default_factory=dict)
+    nominal_voltage_v: float = DC_NOMINAL_VOLTAGE_V
+    phases: int | None = None  # None = DC
+    frequency_hz: float = 50.0
+    afrr_signal: int | None = None
+    offline_since: datetime | None = None
+    evses: dict[int, EvseEnergy] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for evse_id in self.station.evses:
+            self.evses.setdefault(evse_id, EvseEnergy(self.ratings.get(evse_id, PowerRatings())))
+        self.station.energy = self
+
+    # ----------------------------------------------------------------- inputs
+    def set_policy(self, evse_id: int, policy: LocalPolicy | None) -> None:
+        self.evses[evse_id].policy = policy
+        self.reevaluate(evse_id)
+
+    def tx_info(self, evse: Evse) -> TxInfo | None:
+        tx = evse.tx
+        return TxInfo(tx.tx_id, tx.started_at) if tx is not None else None
+
+    # ----------------------------------------------------------------- the control step
+    def setpoint_for(self, evse: Evse, now: datetime) -> float:
+        """Called by the station every tick for every EVSE; returns the signed setpoint in watts."""
+        e = self.evses[evse.id]
+        limits = limit_at(self.store, evse.id, now, self.tx_info(evse), nominal_voltage_v=self.nominal_voltage_v,
+                          phases=self.phases, offline_since=self.offline_since)
+        state = evse.connector.state or PortState(PortPhase.UNPLUGGED, MeterReading(0.0, 0.0, 0.0, 0.0))
+        sp = arbitrate(limits, e.ratings, state, e.policy, frequency_hz=self.frequency_hz,
+                       afrr_signal=self.afrr_signal)
+        e.limits = limits
+        if e.last is None or not _close(e.last.watts, sp.watts) or e.last.bound_by != sp.bound_by:
+            e.changes += 1
+            log.info("setpoint", extra={"fields": {"event": "setpoint", "evse": evse.id, "watts": _fmt(sp.watts),
+                                                   "bound_by": sp.bound_by}})
+        e.last = sp
+        return sp.watts
+
+    def reevaluate(self, evse_id: int | None = None) -> None:
+        """Apply profile or policy changes now, without waiting for the next tick (one CHAdeMO cycle matters)."""
+        now = self.station.clock.now()
+        for evse in self.station.evses.values():
+            if evse_id not in (None, 0, evse.id):
+                continue
+            watts = self.setpoint_for(evse, now)
+            evse.setpoint_w = watts
+            if evse.tx is not None and evse.tx.authorized:
+                evse.connector.port.set_setpoint_w(watts)
+
+    def explain(self, evse_id: int) -> dict[str, Any]:
+        e = self.evses[evse_id]
+        if e.last is None:
+            return {"evse": evse_id, "watts": None}
+        return {"evse": evse_id, "watts": e.last.watts, "bound_by": e.last.bound_by, **e.last.details}
+
+    # ----------------------------------------------------------------- what the station will actually do
+    def composite_schedule(self, evse_id: int, start: datetime, duration_s: int,
+                           unit: RateUnit | str = RateUnit.W) -> CompositeSchedule:
+        """The composite of the installed profiles, clamped by the charger's ratings and the connected car's limits
+        (so GetCompositeSchedule reports what the station will actually do, not only what the CSMS asked)."""
+        evse = self.station.evses.get(evse_id)
+        evses = {i: self.tx_info(e) for i, e in self.station.evses.items()}
+        sched = composite(self.store, evse_id, start, duration_s, unit,
+                          tx=self.tx_info(evse) if evse else None, nominal_voltage_v=self.nominal_voltage_v,
+                          phases=self.phases, evses=evses, offline_since=self.offline_since)
+        if evse_id == 0 or evse is None:
+            return sched
+        charge_w, discharge_w = self._physical_window(evse_id)
+        to_unit = (lambda w: w) if RateUnit(unit) == RateUnit.W else (lambda w: w / self.nominal_voltage_v)
+        cmax, dmax = to_unit(charge_w), -to_unit(discharge_w)
+        periods = []
+        for p in sched.periods:
+            limit = cmax if p.limit is None else min(p.limit, cmax)
+            dlim = p.discharge_limit
+            dlim = None if dlim is None else max(dlim, dmax)
+            setpoint = p.setpoint
+            if setpoint is not None:
+                setpoint = min(max(setpoint, dmax if dlim is None else dlim), limit)
+            periods.append(_replace_period(p, limit=limit, discharge_limit=dlim, setpoint=setpoint))
+        return CompositeSchedule(sched.evse_id, sched.start, sched.duration_s, sched.unit, tuple(periods))
+
+    def _physical_window(self, evse_id: int) -> tuple[float, float]:
+        """(max charge W, max discharge W) the charger and the present car allow, magnitudes."""
+        r = self.evses[evse_id].ratings
+        charge, discharge = r.max_charge_power_w, r.max_discharge_power_w
+        st = self.station.evses[evse_id].connector.state
+        if st is not None and st.phase != PortPhase.UNPLUGGED:
+            v = st.meter.voltage_v if st.meter.voltage_v > 0 else self.nominal_voltage_v
+            if st.ev_max_charge_current_a is not None:
+                charge = min(charge, st.ev_max_charge_current_a * v, r.max_charge_current_a * v)
+            if st.ev_max_discharge_current_a is not None:
+                discharge = min(discharge, st.ev_max_discharge_current_a * v, r.max_discharge_current_a * v)
+        return charge, discharge
+
+
+def _replace_period(p: CompositePeriod, **changes: Any) -> CompositePeriod:
+    from dataclasses import replace
+
+    return replace(p, **changes)
+
+
+def _close(a: float, b: float) -> bool:
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) < 1.0
+
+
+def _fmt(w: float) -> float | str:
+    return round(w, 1) if math.isfinite(w) else ("+inf" if w > 0 else "-inf")
