@@ -47,13 +47,13 @@ def profile(setpoint: float, *, pid: int = 1, discharge_limit: float = -20000, m
 
 
 def test_without_profiles_the_car_charges_at_the_maximum() -> None:
-    station, port, mgr, _ = rig(soc=40)
+    station, _port, mgr, _ = rig(soc=40)
     assert station.reading(1).current_a > 100
     assert mgr.explain(1)["bound_by"].startswith(("ev.", "charger."))
 
 
 def test_central_setpoint_discharges_and_clearing_returns_to_charging() -> None:
-    station, port, mgr, clock = rig()
+    station, _port, mgr, clock = rig()
     res = mgr.store.add(from_ocpp(profile(-4000), "2.1", evse_id=1))
     assert res.accepted
     mgr.reevaluate(1)
@@ -71,7 +71,7 @@ def test_central_setpoint_discharges_and_clearing_returns_to_charging() -> None:
 
 
 def test_request_beyond_the_cars_discharge_limit_is_honoured_only_up_to_it() -> None:
-    station, port, mgr, clock = rig(discharge_a=10)
+    station, _port, mgr, clock = rig(discharge_a=10)
     mgr.store.add(from_ocpp(profile(-9000), "2.1", evse_id=1))
     mgr.reevaluate(1)
     run(station, clock, 3)
@@ -81,7 +81,7 @@ def test_request_beyond_the_cars_discharge_limit_is_honoured_only_up_to_it() -> 
 
 
 def test_no_discharge_at_the_soc_floor() -> None:
-    station, port, mgr, clock = rig(soc=15.0)  # the profile's floor is 20 %: the car refuses discharge
+    station, _port, mgr, clock = rig(soc=15.0)  # the profile's floor is 20 %: the car refuses discharge
     mgr.store.add(from_ocpp(profile(-4000), "2.1", evse_id=1))
     mgr.reevaluate(1)
     run(station, clock, 3)
@@ -89,7 +89,7 @@ def test_no_discharge_at_the_soc_floor() -> None:
 
 
 def test_charging_only_mode_never_discharges() -> None:
-    station, port, mgr, clock = rig()
+    station, _port, mgr, clock = rig()
     mgr.store.add(from_ocpp(profile(-4000, mode="ChargingOnly"), "2.1", evse_id=1))
     mgr.reevaluate(1)
     run(station, clock, 3)
@@ -97,7 +97,7 @@ def test_charging_only_mode_never_discharges() -> None:
 
 
 def test_composite_schedule_reports_what_the_station_will_do() -> None:
-    station, port, mgr, clock = rig(discharge_a=10)
+    station, _port, mgr, clock = rig(discharge_a=10)
     mgr.store.add(from_ocpp(profile(-9000), "2.1", evse_id=1))
     mgr.reevaluate(1)
     run(station, clock, 2)
