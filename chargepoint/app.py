@@ -7,6 +7,9 @@ from pathlib import Path
 
 from chargepoint.clock import Clock
 from chargepoint.config import OCPP_VERSIONS, ConfigError, StationConfig
+from chargepoint.energy.manager import EnergyManager
+from chargepoint.energy.profiles import ProfileStore
+from chargepoint.energy.validation import StoreLimits
 from chargepoint.hardware.interfaces import ConnectorPort
 from chargepoint.ocpp.base import StationIdentity
 from chargepoint.ocpp.session import StationSession
@@ -29,6 +32,7 @@ EV_PROFILES: dict[str, EvProfile] = {
 class Assembly:
     station: Station
     ports: dict[int, ConnectorPort]
+    energy: EnergyManager
 
 
 def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
@@ -54,7 +58,13 @@ def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
         free_vend=cfg.auth.free_vend,
     )
     station = Station({k: [p] for k, p in ports.items()}, clock, settings, Authorizer(policy))
-    return Assembly(station, ports)
+    profiles_path = None
+    if cfg.data_dir is not None:
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        profiles_path = Path(cfg.data_dir) / f"{cfg.id}.profiles.sqlite"
+    store = ProfileStore(cfg.csms.ocpp[0], limits=StoreLimits(evse_ids=frozenset(ports)), path=profiles_path)
+    energy = EnergyManager(station, store, {e.id: e.ratings for e in cfg.evses})
+    return Assembly(station, ports, energy)
 
 
 def open_store(cfg: StationConfig) -> StationStore | None:
