@@ -436,7 +436,7 @@ class ChademoCharger(ChargerSession):
             return 0.0, self.charge_voltage_limit_v()
         if phase is P.ENERGY_TRANSFER and self.stop_reason is None:
             window = self.current_window(inp)
-            current = clamp_current(self._wanted_current(inp.output_voltage_v), window)
+            current = clamp_current(self.wanted_current_a(inp.output_voltage_v), window)
             if current < 0:
                 return current, window.discharge_voltage_floor_v
             return current, window.charge_voltage_limit_v

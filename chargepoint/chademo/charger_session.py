@@ -287,7 +287,8 @@ class ChargerSession:
             discharge_voltage_floor_v=self.discharge_floor_v,
         )
 
-    def _wanted_current(self, voltage_v: float) -> float:
+    def wanted_current_a(self, voltage_v: float) -> float:
+        """The station's signed wish before any limit (+inf = follow the car)."""
         return setpoint_to_current(self._setpoint_w, self._setpoint_a, voltage_v)
 
     def _available_current(self, voltage_v: float) -> float:
@@ -300,7 +301,7 @@ class ChargerSession:
             return 0.0
         if voltage_v >= 50.0:
             base = min(base, r.max_charge_power_w / voltage_v)
-        wanted = self._wanted_current(voltage_v)
+        wanted = self.wanted_current_a(voltage_v)
         base = min(base, max(0.0, wanted))
         soc, soc_max = self.soc_percent, self.soc_max_percent
         if soc is not None and soc_max is not None and soc >= soc_max:

@@ -194,8 +194,13 @@ class ChademoPort:
         elif phase in PREPARING_PHASES:
             port_phase = PortPhase.PREPARING
         elif phase is ChargerPhase.ENERGY_TRANSFER:
-            idle = st is not None and st.charge_current_request_a <= 0 and ch.ev_discharge_limit_a <= 0
-            port_phase = PortPhase.SUSPENDED_EV if idle and ch.advertised_current_a > 0 else PortPhase.ENERGY
+            # Suspended by the car: it offers nothing in the direction the station asks for.
+            wanted = ch.wanted_current_a(self._voltage)
+            charge_offer = st is not None and st.charge_current_request_a > 0
+            discharge_offer = ch.ev_discharge_limit_a > 0
+            idle = (wanted > 0 and not charge_offer) or (wanted < 0 and not discharge_offer)
+            idle = idle or (wanted == 0 and not charge_offer and not discharge_offer)
+            port_phase = PortPhase.SUSPENDED_EV if idle else PortPhase.ENERGY
         elif phase is ChargerPhase.FINISHED:
             port_phase = PortPhase.FINISHED
         elif phase in STOP_PHASES:

@@ -264,11 +264,11 @@ class Battery:
         if dt == 0 or current_a == 0:
             return v
         delta_ah = current_a * dt / 3600.0
-        if delta_ah > 0:
+        if current_a > 0:
             delta_ah *= self.coulombic_efficiency
-            self.energy_in_wh += v * current_a * dt / 3600.0
+            self.energy_in_wh += max(0.0, v * current_a * dt / 3600.0)
         else:
-            self.energy_out_wh += -v * current_a * dt / 3600.0
+            self.energy_out_wh += max(0.0, -v * current_a * dt / 3600.0)
         self._charge_ah = min(self.capacity_ah, max(0.0, self._charge_ah + delta_ah))
         return v
 

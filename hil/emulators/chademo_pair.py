@@ -123,6 +123,9 @@ class Sample:
     evse_discharge_available_a: float  # 208.3
     soc: float
     ev_contactor: bool
+    d1: bool
+    d2: bool
+    lock: bool
 
 
 @dataclass
@@ -214,6 +217,9 @@ class ChademoPair:
                     evse_discharge_available_a=ch.config.ratings.max_discharge_current_a,
                     soc=ev.battery.soc,
                     ev_contactor=e.contactor_closed,
+                    d1=a.d1,
+                    d2=a.d2,
+                    lock=a.lock,
                 )
             )
         self.clock.advance(self.tick_s)

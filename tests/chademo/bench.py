@@ -79,7 +79,13 @@ def time_to_low_current(pair: ChademoPair, t0: float, limit_a: float = 5.0) -> f
 
 def assert_unlocked_only_when_safe(pair: ChademoPair) -> None:
     """The lock command never dropped while the output was above 10 V (needs ``record=True``)."""
+    was_locked = False
     for s in pair.samples:
+        if s.lock:
+            was_locked = True
+        elif was_locked:
+            assert s.voltage_v <= 10.0, s
+            was_locked = False
         if s.phase is P.FINISHED:
             assert s.voltage_v <= 10.0
 
