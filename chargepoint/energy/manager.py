@@ -65,9 +65,10 @@ class EnergyManager:
     def setpoint_for(self, evse: Evse, now: datetime) -> float:
         """Called by the station every tick for every EVSE; returns the signed setpoint in watts."""
         e = self.evses[evse.id]
-        limits = limit_at(self.store, evse.id, now, self.tx_info(evse), nominal_voltage_v=self.nominal_voltage_v,
-                          phases=self.phases, offline_since=self.offline_since)
         state = evse.connector.state or PortState(PortPhase.UNPLUGGED, MeterReading(0.0, 0.0, 0.0, 0.0))
+        limits = limit_at(self.store, evse.id, now, self.tx_info(evse),
+                          nominal_voltage_v=self.conversion_voltage(evse.id), phases=self.phases,
+                          offline_since=self.offline_since)
         sp = arbitrate(limits, e.ratings, state, e.policy, frequency_hz=self.frequency_hz,
                        afrr_signal=self.afrr_signal)
         e.limits = limits
@@ -89,6 +90,24 @@ class EnergyManager:
             if evse.tx is not None and evse.tx.authorized:
                 evse.connector.port.set_setpoint_w(watts)
 
+    def conversion_voltage(self, evse_id: int) -> float:
+        """The voltage that converts A <-> W for an EVSE. DC: the metered one while it is known (a current limit
+        means amps at the voltage the car is at, not at the nominal voltage); AC, or DC without a car: nominal."""
+        evse = self.station.evses.get(evse_id)
+        st = evse.connector.state if evse is not None else None
+        if self.phases is None and st is not None and st.phase != PortPhase.UNPLUGGED:
+            v = st.meter.voltage_v
+            if math.isfinite(v) and v >= self.evses[evse_id].ratings.min_voltage_v:
+                return v
+        return self.nominal_voltage_v
+
+    def transaction_ended(self, tx_id: str) -> None:
+        """The station ended a transaction: its TxProfiles go (OCPP 1.6 §3.13.1, 2.x K01.FR.10), in every version."""
+        removed = self.store.transaction_ended(tx_id)
+        if removed:
+            log.info("transaction profiles removed", extra={"fields": {"event": "tx_profiles_removed", "tx": tx_id,
+                                                                        "profiles": list(removed)}})
+
     def explain(self, evse_id: int) -> dict[str, Any]:
         e = self.evses[evse_id]
         if e.last is None:
@@ -99,16 +118,23 @@ class EnergyManager:
     def composite_schedule(self, evse_id: int, start: datetime, duration_s: int,
                            unit: RateUnit | str = RateUnit.W) -> CompositeSchedule:
         """The composite of the installed profiles, clamped by the charger's ratings and the connected car's limits
-        (so GetCompositeSchedule reports what the station will actually do, not only what the CSMS asked)."""
+        (so GetCompositeSchedule reports what the station will actually do, not only what the CSMS asked).
+        EVSE 0 is the grid connection: the sum of every EVSE's clamped schedule, capped by the station-wide
+        profiles."""
+        unit = RateUnit(unit)
         evse = self.station.evses.get(evse_id)
         evses = {i: self.tx_info(e) for i, e in self.station.evses.items()}
+        volts = self.conversion_voltage(evse_id) if evse is not None else self.nominal_voltage_v
         sched = composite(self.store, evse_id, start, duration_s, unit,
-                          tx=self.tx_info(evse) if evse else None, nominal_voltage_v=self.nominal_voltage_v,
+                          tx=self.tx_info(evse) if evse else None, nominal_voltage_v=volts,
                           phases=self.phases, evses=evses, offline_since=self.offline_since)
-        if evse_id == 0 or evse is None:
+        if evse_id == 0:
+            parts = [self.composite_schedule(i, start, duration_s, unit) for i in sorted(self.station.evses)]
+            return _station_total(sched, parts)
+        if evse is None:
             return sched
-        charge_w, discharge_w = self._physical_window(evse_id)
-        to_unit = (lambda w: w) if RateUnit(unit) == RateUnit.W else (lambda w: w / self.nominal_voltage_v)
+        charge_w, discharge_w = self._physical_window(evse_id, volts)
+        to_unit = (lambda w: w) if unit == RateUnit.W else (lambda w: w / volts)
         cmax, dmax = to_unit(charge_w), -to_unit(discharge_w)
         periods = []
         for p in sched.periods:
@@ -121,18 +147,50 @@ class EnergyManager:
             periods.append(_replace_period(p, limit=limit, discharge_limit=dlim, setpoint=setpoint))
         return CompositeSchedule(sched.evse_id, sched.start, sched.duration_s, sched.unit, tuple(periods))
 
-    def _physical_window(self, evse_id: int) -> tuple[float, float]:
-        """(max charge W, max discharge W) the charger and the present car allow, magnitudes."""
+    def _physical_window(self, evse_id: int, v: float) -> tuple[float, float]:
+        """(max charge W, max discharge W) the charger and the present car allow at ``v`` volts, magnitudes."""
         r = self.evses[evse_id].ratings
         charge, discharge = r.max_charge_power_w, r.max_discharge_power_w
         st = self.station.evses[evse_id].connector.state
         if st is not None and st.phase != PortPhase.UNPLUGGED:
-            v = st.meter.voltage_v if st.meter.voltage_v > 0 else self.nominal_voltage_v
             if st.ev_max_charge_current_a is not None:
                 charge = min(charge, st.ev_max_charge_current_a * v, r.max_charge_current_a * v)
             if st.ev_max_discharge_current_a is not None:
                 discharge = min(discharge, st.ev_max_discharge_current_a * v, r.max_discharge_current_a * v)
         return charge, discharge
+
+
+def _station_total(raw: CompositeSchedule, parts: list[CompositeSchedule]) -> CompositeSchedule:
+    """The grid connection's schedule: the sum of the EVSEs' (clamped) schedules, within the station-wide caps that
+    ``raw`` (the profiles' own EVSE-0 composite) carries. Setpoints add up only when every EVSE has one."""
+    starts = sorted({p.start_s for s in (raw, *parts) for p in s.periods})
+    periods: list[CompositePeriod] = []
+    for t in starts:
+        cap = raw.at(t)
+        pts = [s.at(t) for s in parts]
+        total = _total([p.limit for p in pts])
+        limit = cap.limit if total is None else total if cap.limit is None else min(cap.limit, total)
+        dlim = _total([p.discharge_limit for p in pts])
+        if cap.discharge_limit is not None:
+            dlim = cap.discharge_limit if dlim is None else max(dlim, cap.discharge_limit)
+        setpoint = _total([p.setpoint for p in pts])
+        if setpoint is not None:
+            setpoint = max(setpoint, dlim) if dlim is not None else setpoint
+            setpoint = min(setpoint, limit) if limit is not None else setpoint
+        sources = set(cap.source_ids).union(*(p.source_ids for p in pts))
+        period = _replace_period(cap, start_s=t, limit=limit, discharge_limit=dlim, setpoint=setpoint,
+                                 source_ids=tuple(sorted(sources)))
+        if periods and _replace_period(periods[-1], start_s=t, source_ids=()) == _replace_period(period, source_ids=()):
+            prev = periods[-1]
+            periods[-1] = _replace_period(prev, source_ids=tuple(sorted(set(prev.source_ids) | sources)))
+        else:
+            periods.append(period)
+    return CompositeSchedule(raw.evse_id, raw.start, raw.duration_s, raw.unit, tuple(periods))
+
+
+def _total(xs: list[float | None]) -> float | None:
+    """The sum, or None when there is nothing to add or one term is unconstrained."""
+    return None if not xs or any(x is None for x in xs) else sum(x for x in xs if x is not None)
 
 
 def _replace_period(p: CompositePeriod, **changes: Any) -> CompositePeriod:

@@ -58,6 +58,9 @@ class SetpointSource(Protocol):
 
     def setpoint_for(self, evse: Evse, now: datetime) -> float: ...
 
+    def transaction_ended(self, tx_id: str) -> None:
+        """A transaction ended (its transaction-bound charging profiles go)."""
+
 
 @dataclass
 class Transaction:
@@ -398,6 +401,8 @@ class Station:
         self.counters.transactions_ended += 1
         self._emit(TransactionEnded(tx.tx_id, evse.id, tx.connector_id, tx.id_token, reading.import_wh, reason,
                                     trigger, samples, timestamp=self.clock.now()))
+        if self.energy is not None:
+            self.energy.transaction_ended(tx.tx_id)
         if (
             reason == StopReason.EV_DISCONNECTED
             and self.settings.unlock_connector_on_ev_side_disconnect

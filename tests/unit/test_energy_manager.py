@@ -12,7 +12,7 @@ from chargepoint.energy.ocpp_codec import from_ocpp
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.hardware.interfaces import PowerRatings
 from chargepoint.station.core import Station
-from chargepoint.station.types import AuthInfo, AuthStatus, IdToken
+from chargepoint.station.types import AuthInfo, AuthStatus, CommandStatus, IdToken
 from hil.emulators.direct_dc import DirectDcPort, EvProfile
 
 RATINGS = PowerRatings(max_discharge_current_a=30, max_discharge_power_w=10_000, ramp_a_per_s=200)
@@ -107,3 +107,64 @@ def test_composite_schedule_reports_what_the_station_will_do() -> None:
     # the CSMS asked for -9 kW; the car allows 10 A at ~v volts: the schedule says so
     assert p.setpoint == pytest.approx(-10 * v, rel=0.02)
     assert p.discharge_limit == pytest.approx(-10 * v, rel=0.02)
+
+
+# ---------------------------------------------------------------------------------------------------- fixes
+def v16_profile(limit: float, unit: str = "W", *, pid: int = 1, purpose: str = "TxDefaultProfile",
+                stack: int = 0) -> dict:
+    return {"chargingProfileId": pid, "stackLevel": stack, "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {"chargingRateUnit": unit, "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                                        "limit": limit}]}}
+
+
+def test_a_transactions_tx_profiles_go_when_it_ends() -> None:
+    station, _port, mgr, clock = rig(soc=40)
+    tx = station.transactions()[0]
+    tx_profile = profile(-4000, pid=7)
+    tx_profile |= {"chargingProfilePurpose": "TxProfile", "transactionId": tx.tx_id}
+    assert mgr.store.add(from_ocpp(tx_profile, "2.1", evse_id=1), active_tx_ids={1: tx.tx_id}).accepted
+    assert mgr.store.add(from_ocpp(profile(3000, pid=2), "2.1", evse_id=1)).accepted  # not bound to it: stays
+    assert station.remote_stop(tx.tx_id) == CommandStatus.ACCEPTED
+    assert [p.id for p in mgr.store.profiles()] == [2]
+    run(station, clock, 1)
+
+
+def test_a_current_limit_on_dc_means_amps_at_the_metered_voltage() -> None:
+    station, _port, mgr, clock = rig(soc=40)
+    v16 = EnergyManager(station, ProfileStore("1.6"), {1: RATINGS})  # 1.6 profiles in A
+    assert v16.store.add(from_ocpp(v16_profile(10, "A"), "1.6", evse_id=1)).accepted
+    v16.reevaluate(1)
+    run(station, clock, 3)
+    r = station.reading(1)
+    assert r.voltage_v < 395  # far from the 400 V nominal: the old conversion gave ~10.5 A
+    assert 9.9 <= r.current_a <= 10.01
+    assert v16.explain(1)["bound_by"] == "schedule.limit" and mgr.explain(1)["watts"] is not None
+
+
+def test_composite_in_amps_converts_the_physical_window_at_the_metered_voltage() -> None:
+    station, _port, mgr, _clock = rig(soc=40)
+    v = station.reading(1).voltage_v
+    sched = mgr.composite_schedule(1, station.clock.now(), 60, "A")
+    (p,) = sched.periods
+    assert p.limit == pytest.approx(min(125.0, RATINGS.max_charge_power_w / v), rel=1e-3)
+
+
+def test_composite_of_the_grid_connection_is_the_sum_of_what_each_evse_will_do() -> None:
+    clock = VirtualClock(start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+    ports = {1: DirectDcPort(ratings=RATINGS, soc=40, handshake_s=0.5), 2: DirectDcPort(ratings=RATINGS)}
+    station = Station({i: [p] for i, p in ports.items()}, clock)
+    mgr = EnergyManager(station, ProfileStore("1.6"), {1: RATINGS, 2: RATINGS})
+    now = clock.now()
+    # no profile at all: before the fix every period had no limit (unsendable in 1.6 / 2.0.1)
+    (p,) = mgr.composite_schedule(0, now, 600).periods
+    assert p.limit == 2 * RATINGS.max_charge_power_w
+    assert mgr.store.add(from_ocpp(v16_profile(4000), "1.6", evse_id=1)).accepted
+    (p,) = mgr.composite_schedule(0, now, 600).periods
+    assert p.limit == 4000 + RATINGS.max_charge_power_w
+    cap = v16_profile(30000, pid=2, purpose="ChargePointMaxProfile")
+    cap["chargingProfileKind"] = "Absolute"
+    cap["chargingSchedule"]["startSchedule"] = "2026-06-01T12:05:00Z"
+    assert mgr.store.add(from_ocpp(cap, "1.6", evse_id=0)).accepted
+    sched = mgr.composite_schedule(0, now, 600)
+    assert [(p.start_s, p.limit) for p in sched.periods] == [(0, 54000), (300, 30000)]
