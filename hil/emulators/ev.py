@@ -138,6 +138,9 @@ class EvEmulator:
         self._volt_dev_since: float | None = None
         self._recent_requests: deque[tuple[float, float]] = deque()
         self._recent_discharge: deque[tuple[float, float]] = deque()
+        self._allowed_dirty = True
+        self._allowed_charge = 0.0
+        self._allowed_discharge = 0.0
         self._weld_v0 = 0.0
         self._weld_ok = True
         self.stop_cause: str | None = None
@@ -369,12 +372,18 @@ class EvEmulator:
             return
         # Row 4: current beyond what the car allows, >= 10 A for >= 5 s (own sensor).
         window_start = now - 1.0
-        while self._recent_requests and self._recent_requests[0][0] < window_start:
-            self._recent_requests.popleft()
-        while self._recent_discharge and self._recent_discharge[0][0] < window_start:
-            self._recent_discharge.popleft()
-        allowed_charge = max((a for _, a in self._recent_requests), default=self.request_a)
-        allowed_discharge = max((a for _, a in self._recent_discharge), default=self.discharge_limit_a)
+        rr, rd = self._recent_requests, self._recent_discharge
+        while rr and rr[0][0] < window_start:
+            rr.popleft()
+            self._allowed_dirty = True
+        while rd and rd[0][0] < window_start:
+            rd.popleft()
+            self._allowed_dirty = True
+        if self._allowed_dirty:  # recomputed only when the 1 s window changed (at most a few times per cycle)
+            self._allowed_charge = max((a for _, a in rr), default=self.request_a)
+            self._allowed_discharge = max((a for _, a in rd), default=self.discharge_limit_a)
+            self._allowed_dirty = False
+        allowed_charge, allowed_discharge = self._allowed_charge, self._allowed_discharge
         over = current_a > allowed_charge + p.deviation_current_a or -current_a > (
             allowed_discharge + p.deviation_current_a
         )
@@ -512,6 +521,7 @@ class EvEmulator:
         else:
             self.request_a = target
         self._recent_requests.append((now, self.request_a))
+        self._allowed_dirty = True
         # 200.0 ramps 0.4 s after 109.5.0, 2 A per cycle, to the car's limit (V2H sessions only).
         # A full guideline-1.1 car (0x201) offers discharge at once: it has no charge request to start with.
         dis_target = 0.0
@@ -528,6 +538,7 @@ class EvEmulator:
         else:
             self.discharge_limit_a = dis_target
         self._recent_discharge.append((now, self.discharge_limit_a))
+        self._allowed_dirty = True
 
     # ------------------------------------------------------------------ frames out
     def soc_raw(self, now: float) -> int:
