@@ -219,8 +219,9 @@ def _int(value: int, signal: str) -> int:
 def _time10(value: int | None, signal: str) -> int:
     if value is None:
         return 0xFF
-    if not isinstance(value, int) or value % 10 or not 0 <= value <= 2540:
-        raise CodecError(f"{signal}={value!r} must be None or a multiple of 10 s in [0, 2540]")
+    hi = _RANGES[signal][1]  # 2540 s: 0xFF is the "use the minute field" marker, not a time
+    if not isinstance(value, int) or value % 10 or not 0 <= value <= hi:
+        raise CodecError(f"{signal}={value!r} must be None or a multiple of 10 s in [0, {hi:g}]")
     return value // 10
 
 

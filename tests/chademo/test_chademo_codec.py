@@ -203,3 +203,13 @@ def test_frames_are_frozen() -> None:
     f = EvStatus()
     with pytest.raises(dataclasses.FrozenInstanceError):
         f.charge_current_request_a = 3  # type: ignore[misc]
+
+
+def test_dbc_ten_second_fields_follow_the_reference_range() -> None:
+    # Reference §2.2: 10 s/bit, 0-2540 s, 0xFF = "use the minute field" (a value-table entry, not a time).
+    for frame_id, name in ((0x101, "MaxChargeTime10s"), (0x109, "RemainingTime10s")):
+        sig = codec.database().get_message_by_frame_id(frame_id).get_signal_by_name(name)
+        assert sig.maximum == 2540
+        assert 255 in sig.choices  # type: ignore[operator]
+    assert encode(EvseStatus(remaining_time_10s_s=2540)).data[6] == 254
+    assert encode(EvseStatus(remaining_time_10s_s=None)).data[6] == 0xFF
