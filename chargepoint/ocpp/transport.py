@@ -1,4 +1,5 @@
-"""OCPP-J over websockets: subprotocol negotiation, Basic auth (security profile 1) and reconnect back-off."""
+"""OCPP-J over websockets: subprotocol negotiation, security profiles 1-3 (Basic auth, TLS, mutual TLS) and
+reconnect back-off. TLS contexts are built by :mod:`chargepoint.ocpp.security`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
+
+from chargepoint.ocpp.security import FAILED_TO_AUTHENTICATE_AT_CSMS, PROFILES, classify_tls_error, is_tls_error
 
 log = logging.getLogger("chargepoint.transport")
 
@@ -21,13 +24,22 @@ MAX_FRAME_BYTES = 1 << 20
 class TransportError(Exception):
     """A connection attempt failed in a way worth reporting (and retrying later)."""
 
+    #: The security event (2.0.1 name) this failure stands for, if any; the session reports it to the CSMS.
+    security_event: str | None = None
+
 
 class SubprotocolMismatch(TransportError):
     pass
 
 
 class AuthenticationRejected(TransportError):
-    pass
+    security_event = FAILED_TO_AUTHENTICATE_AT_CSMS
+
+
+class TlsHandshakeFailed(TransportError):
+    def __init__(self, message: str, security_event: str | None) -> None:
+        super().__init__(message)
+        self.security_event = security_event
 
 
 @dataclass
@@ -35,7 +47,7 @@ class TransportConfig:
     url: str  # the CSMS endpoint; the station id is appended as the last path segment
     station_id: str
     protocols: tuple[str, ...] = ("ocpp2.0.1",)
-    password: str | None = field(default=None, repr=False)  # Basic auth (security profile 1); never logged
+    password: str | None = field(default=None, repr=False)  # Basic auth (profiles 1 and 2); never logged
     ping_interval_s: float | None = 30.0
     ping_timeout_s: float | None = 30.0
     open_timeout_s: float = 10.0
@@ -43,12 +55,17 @@ class TransportConfig:
     backoff_max_s: float = 60.0
     backoff_jitter: float = 0.5  # +/- fraction of the delay
     max_frame_bytes: int = MAX_FRAME_BYTES
-    ssl_context: ssl.SSLContext | None = None
+    ssl_context: ssl.SSLContext | None = None  # wss://: the TLS client context (None = system defaults)
+    security_profile: int = 1  # 1: Basic auth; 2: TLS + Basic auth; 3: mutual TLS, no Basic auth
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("ws", "wss"):
             raise ValueError(f"csms url {self.url!r}: scheme must be ws or wss")
+        if self.security_profile not in PROFILES:
+            raise ValueError(f"security profile must be 1, 2 or 3; got {self.security_profile}")
+        if self.security_profile >= 2 and parts.scheme != "wss":
+            raise ValueError(f"csms url {self.url!r}: security profile {self.security_profile} needs wss://")
         if not parts.hostname:
             raise ValueError(f"csms url {self.url!r}: no host")
         if not self.station_id:
@@ -64,7 +81,7 @@ class TransportConfig:
         return self.url.rstrip("/") + "/" + quote(self.station_id, safe="")
 
     def auth_header(self) -> dict[str, str]:
-        if self.password is None:
+        if self.password is None or self.security_profile == 3:
             return {}
         token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
@@ -90,6 +107,15 @@ class Backoff:
         self.attempt = 0
 
 
+def _closed_before_http(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, EOFError):
+            return isinstance(exc, InvalidMessage)
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def open_connection(cfg: TransportConfig) -> ClientConnection:
     """Open the websocket and check the negotiated subprotocol. Raises TransportError subclasses on refusal."""
     try:
@@ -113,9 +139,17 @@ async def open_connection(cfg: TransportConfig) -> ClientConnection:
                 f"({', '.join(cfg.protocols)})"
             ) from e
         raise TransportError(f"CSMS refused the connection (HTTP {code})") from e
-    except (OSError, TimeoutError) as e:
-        raise TransportError(f"cannot reach {cfg.endpoint}: {e}") from e
     except Exception as e:  # websockets raises several handshake errors (InvalidHandshake, ...)
+        if is_tls_error(e):
+            raise TlsHandshakeFailed(f"TLS handshake with {cfg.endpoint} failed: {e}", classify_tls_error(e)) from e
+        if cfg.security_profile == 3 and _closed_before_http(e):
+            # TLS 1.3 checks the client certificate after the client's handshake is done: a CSMS that refuses it
+            # closes the connection before any HTTP response (its alert is often lost on the way).
+            raise TlsHandshakeFailed(
+                f"{cfg.endpoint} closed the connection after the TLS handshake without an HTTP response (client "
+                f"certificate refused?): {e}", FAILED_TO_AUTHENTICATE_AT_CSMS) from e
+        if isinstance(e, OSError | TimeoutError):
+            raise TransportError(f"cannot reach {cfg.endpoint}: {e}") from e
         raise TransportError(f"websocket handshake with {cfg.endpoint} failed: {e}") from e
     if ws.subprotocol not in cfg.protocols:
         await ws.close()
