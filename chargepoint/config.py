@@ -9,7 +9,11 @@ Example (every key optional; see docs/configuration.md)::
     [csms]
     url = "ws://csms.example:9000/ocpp"   # absent: run against the embedded CSMS emulator
     ocpp = ["2.0.1"]                       # offered versions, preferred first
-    password_env = "CP_PASSWORD"           # security profile 1 (Basic auth)
+    password_env = "CP_PASSWORD"           # security profiles 1 and 2 (Basic auth)
+    security_profile = 1                   # 2: TLS + Basic auth, 3: mutual TLS (both need wss://)
+    ca_bundle = "/etc/chargepoint/csms-ca.pem"   # profiles 2/3: CAs that sign the CSMS certificate
+    client_cert = "/etc/chargepoint/cp.pem"      # profile 3: the station certificate (chain) ...
+    client_key = "/etc/chargepoint/cp.key"       # ... and its unencrypted private key
 
     [[evse]]
     id = 1
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from chargepoint.hardware.interfaces import PowerRatings
+from chargepoint.ocpp.security import SecurityConfigError, validate_tls_files
 from chargepoint.station.metering import parse_measurands
 from chargepoint.station.types import Measurand
 
@@ -67,6 +72,10 @@ class CsmsConfig:
     backoff_max_s: float = 60.0
     backoff_jitter: float = 0.5
     ping_interval_s: float = 30.0
+    security_profile: int = 1  # 1: Basic auth; 2: TLS + Basic auth; 3: mutual TLS
+    ca_bundle: str | None = None  # PEM file: CA certificates the CSMS certificate must chain to
+    client_cert: str | None = None  # PEM file: the station's client certificate (chain), profile 3
+    client_key: str | None = None  # PEM file: its private key (unencrypted)
 
 
 @dataclass
@@ -237,6 +246,7 @@ def parse_config(data: dict[str, Any]) -> StationConfig:
     c.ping_interval_s = cs.number("ping_interval", c.ping_interval_s, 0, 3600)
     if c.backoff_max_s < c.backoff_initial_s:
         raise ConfigError("csms.reconnect_max: must be >= csms.reconnect_initial")
+    _parse_csms_security(cs, c)
     cs.finish()
 
     evses = root.get("evse", list, None)
@@ -270,6 +280,23 @@ def parse_config(data: dict[str, Any]) -> StationConfig:
     lg.finish()
     root.finish()
     return cfg
+
+
+def _parse_csms_security(cs: _Table, c: CsmsConfig) -> None:
+    """security_profile, ca_bundle, client_cert, client_key: files readable, PEM, key matching the certificate."""
+    c.security_profile = cs.integer("security_profile", c.security_profile, 1, 3)
+    c.ca_bundle = cs.get("ca_bundle", str, None)
+    c.client_cert = cs.get("client_cert", str, None)
+    c.client_key = cs.get("client_key", str, None)
+    if c.security_profile >= 2 and c.url is None:
+        raise ConfigError(f"csms.url: a wss:// URL is required for security_profile {c.security_profile} "
+                          "(the embedded CSMS emulator speaks plain ws://)")
+    if c.security_profile == 2 and c.password is None:
+        raise ConfigError("csms.password: required for security_profile 2 (TLS + Basic auth); or use password_env")
+    try:
+        validate_tls_files(c.security_profile, c.url, c.ca_bundle, c.client_cert, c.client_key)
+    except SecurityConfigError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _parse_evse(data: Any, index: int) -> EvseConfig:
