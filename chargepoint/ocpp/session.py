@@ -27,6 +27,7 @@ from chargepoint.station.actions import (
     AuthorizeRequest,
     MeterValuesReport,
     RebootRequested,
+    SecurityEvent,
     StatusChanged,
     TransactionEnded,
     TransactionStarted,
@@ -45,6 +46,8 @@ ADAPTERS = {
 }
 
 TX_ACTIONS = (TransactionStarted, TransactionUpdated, TransactionEnded)
+# Messages that wait on disk while the CSMS is unreachable and are retried like transaction messages.
+PERSISTED_ACTIONS = (*TX_ACTIONS, SecurityEvent)
 REGISTER_SAVE_S = 5.0
 
 
@@ -104,6 +107,11 @@ class StationSession:
         self.last_error: str | None = None
         self.time_offset_s: float | None = None
         self.listeners: list[Callable[[Action], None]] = []
+        #: The station's security state (chargepoint.ocpp.security_manager.SecurityManager), when there is one;
+        #: adapters reach it through their hooks. With it the session also reports StartupOfTheDevice and
+        #: ResetOrReboot security events.
+        self.security: Any = None
+        self._failure_events: set[str] = set()  # connection-failure events queued since the last registration
 
     # ------------------------------------------------------------- SessionHooks
     @property
@@ -128,6 +136,10 @@ class StationSession:
 
     def note_time(self, current_time: datetime) -> None:
         self.time_offset_s = (current_time - self.station.clock.now()).total_seconds()
+
+    def security_event(self, kind: str, tech_info: str | None = None) -> None:
+        """Queue a SecurityEventNotification (2.0.1 event name); persisted and sent once the CSMS accepted us."""
+        self._enqueue([SecurityEvent(kind, tech_info[:255] if tech_info else None, self.station.clock.now())])
 
     # ------------------------------------------------------------- public
     @property
@@ -168,6 +180,8 @@ class StationSession:
 
     async def run(self) -> None:
         self.recover()
+        if self.security is not None:
+            self.security_event("StartupOfTheDevice")
         tick = asyncio.create_task(self._tick_loop(), name="station-tick")
         try:
             await self._connection_loop()
@@ -197,7 +211,7 @@ class StationSession:
         for a in actions:
             for fn in self.listeners:
                 fn(a)
-            if isinstance(a, TX_ACTIONS):
+            if isinstance(a, PERSISTED_ACTIONS):
                 self._outbox.append(self._persist(a))
             elif isinstance(a, RebootRequested):
                 self._outbox.append(QueueItem(a))
@@ -217,9 +231,14 @@ class StationSession:
             self._wake.set()
 
     def _persist(self, a: Action) -> QueueItem:
-        """Write a transaction message (and the transaction's snapshot) to disk before it can be sent."""
+        """Write a transaction message (and the transaction's snapshot) or a security event to disk before it can be
+        sent."""
         item = QueueItem(a, offline=not self.online)
         if self.store is None:
+            return item
+        if isinstance(a, SecurityEvent):
+            with self.store.atomic():
+                item.seq = self.store.enqueue(a, offline=item.offline)
             return item
         assert isinstance(a, TX_ACTIONS)
         with self.store.atomic():
@@ -242,6 +261,9 @@ class StationSession:
                 self._ws = await open_connection(self.transport)
             except TransportError as e:
                 self.last_error = str(e)
+                if e.security_event is not None and e.security_event not in self._failure_events:
+                    self._failure_events.add(e.security_event)  # once per kind until the next registration
+                    self.security_event(e.security_event, str(e))
                 delay = self.backoff.next_delay()
                 log.warning("connection failed: %s; retrying in %.1f s", e, delay)
                 await self._sleep(delay)
@@ -273,6 +295,8 @@ class StationSession:
         self._boot_reason = "RemoteReset"
         if self.reboot_hook is not None:
             self.reboot_hook(kind)
+        if self.security is not None:
+            self.security_event("ResetOrReboot", f"{kind.value} reset requested by the CSMS")
         log.info("reset (%s) done; booting again", kind.value)
 
     async def _sleep(self, seconds: float) -> None:
@@ -347,6 +371,7 @@ class StationSession:
         if outcome.interval > 0:
             self.set_heartbeat_interval(outcome.interval)
         self.backoff.reset()
+        self._failure_events.clear()
         self.station.set_online(True)
         self._accepted.set()
         self._boot_reason = "PowerUp"
@@ -400,7 +425,7 @@ class StationSession:
                 break
             except TimeoutError:
                 log.warning("%s: no response (attempt %d/%d)", type(action).__name__, attempt, attempts)
-                if not isinstance(action, TX_ACTIONS):
+                if not isinstance(action, PERSISTED_ACTIONS):
                     break
         else:
             log.error("giving up on %s after %d attempts", type(action).__name__, attempts)

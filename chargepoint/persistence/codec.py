@@ -23,6 +23,7 @@ _ACTION_TYPES: dict[str, type] = {
         A.MeterValuesReport,
         A.RebootRequested,
         A.Unlocked,
+        A.SecurityEvent,
     )
 }
 

@@ -93,6 +93,16 @@ class Unlocked:
     connector_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """A security event for the CSMS (SecurityEventNotification). ``kind`` is the OCPP 2.0.1 name (e.g.
+    "InvalidCsmsCertificate"); adapters translate it. Queued and persisted like transaction messages."""
+
+    kind: str
+    tech_info: str | None
+    timestamp: datetime
+
+
 Action = (
     StatusChanged
     | AuthorizeRequest
@@ -102,4 +112,5 @@ Action = (
     | MeterValuesReport
     | RebootRequested
     | Unlocked
+    | SecurityEvent
 )
