@@ -58,6 +58,16 @@ class QueueItem:
     offline: bool = False  # produced while the CSMS was unreachable (2.x TransactionEvent.offline)
 
 
+@dataclass
+class _Switch:
+    """A requested change of connection parameters (see :meth:`StationSession.request_reconnect`)."""
+
+    new: TransportConfig
+    fallback: TransportConfig
+    on_result: Callable[[bool], None] | None
+    active: bool = False  # the session now connects with ``new`` and waits for the CSMS to accept it
+
+
 def adapter_class(subprotocol: str) -> type[AdapterBase]:
     mod, _, name = ADAPTERS[subprotocol].partition(":")
     cls: type[AdapterBase] = getattr(importlib.import_module(mod), name)
@@ -112,6 +122,7 @@ class StationSession:
         #: ResetOrReboot security events.
         self.security: Any = None
         self._failure_events: set[str] = set()  # connection-failure events queued since the last registration
+        self._switch: _Switch | None = None
 
     # ------------------------------------------------------------- SessionHooks
     @property
@@ -136,6 +147,41 @@ class StationSession:
 
     def note_time(self, current_time: datetime) -> None:
         self.time_offset_s = (current_time - self.station.clock.now()).total_seconds()
+
+    def request_reconnect(self, new_transport: TransportConfig, fallback: TransportConfig,
+                          on_result: Callable[[bool], None] | None = None) -> None:
+        """Close the connection and connect with ``new_transport`` (new password, security profile, certificate).
+
+        If that connection is refused, or ends before the CSMS accepted a BootNotification on it, the session goes
+        back to ``fallback`` at once and keeps using it. ``on_result(True)`` runs when the CSMS accepted the station
+        on the new connection, ``on_result(False)`` after falling back. Call it after the answer to the CSMS request
+        that caused it has been sent (an ``@after`` handler): the close does not wait for CALLs in flight.
+        """
+        if self._switch is not None and self._switch.active:
+            self._finish_switch(False)
+        self._switch = _Switch(new_transport, fallback, on_result)
+        self._wake.set()
+
+    def _activate_switch(self) -> None:
+        if self._switch is not None and not self._switch.active:
+            self._switch.active = True
+            self.transport = self._switch.new
+            log.info("connecting with new connection parameters (security profile %d)",
+                     self.transport.security_profile)
+
+    def _finish_switch(self, ok: bool) -> None:
+        switch, self._switch = self._switch, None
+        if switch is None:
+            return
+        if not ok:
+            self.transport = switch.fallback
+            log.warning("the new connection parameters did not work; back to the previous ones (security profile %d)",
+                        self.transport.security_profile)
+        if switch.on_result is not None:
+            try:
+                switch.on_result(ok)
+            except Exception:
+                log.exception("reconnect result handler failed")
 
     def security_event(self, kind: str, tech_info: str | None = None) -> None:
         """Queue a SecurityEventNotification (2.0.1 event name); persisted and sent once the CSMS accepted us."""
@@ -257,6 +303,7 @@ class StationSession:
     async def _connection_loop(self) -> None:
         while not self._stopping.is_set():
             self.connect_attempts += 1
+            self._activate_switch()
             try:
                 self._ws = await open_connection(self.transport)
             except TransportError as e:
@@ -264,6 +311,9 @@ class StationSession:
                 if e.security_event is not None and e.security_event not in self._failure_events:
                     self._failure_events.add(e.security_event)  # once per kind until the next registration
                     self.security_event(e.security_event, str(e))
+                if self._switch is not None and self._switch.active:
+                    self._finish_switch(False)
+                    continue  # straight back to the parameters that worked
                 delay = self.backoff.next_delay()
                 log.warning("connection failed: %s; retrying in %.1f s", e, delay)
                 await self._sleep(delay)
@@ -283,6 +333,10 @@ class StationSession:
                 await self._close_ws()
             if self._stopping.is_set():
                 break
+            if self._switch is not None:
+                if self._switch.active:  # the new parameters never got us registered
+                    self._finish_switch(False)
+                continue  # reconnect at once, with the new parameters or back with the old ones
             if self._reboot is not None:
                 kind, self._reboot = self._reboot, None
                 self._after_reboot(kind)
@@ -372,6 +426,8 @@ class StationSession:
             self.set_heartbeat_interval(outcome.interval)
         self.backoff.reset()
         self._failure_events.clear()
+        if self._switch is not None and self._switch.active:
+            self._finish_switch(True)
         self.station.set_online(True)
         self._accepted.set()
         self._boot_reason = "PowerUp"
@@ -384,6 +440,9 @@ class StationSession:
             # Clear before looking at the flags: a stop(), trigger or reboot request that arrives while a CALL below
             # is awaited sets _wake again and ends the wait at the bottom at once instead of being lost.
             self._wake.clear()
+            if self._switch is not None and not self._switch.active:
+                await self._ws.close()  # the connection loop reconnects with the new parameters
+                return
             if self._triggered_boot:
                 self._triggered_boot = False
                 await self.adapter.boot("Triggered")
