@@ -469,4 +469,4 @@ class ChademoCharger(ChargerSession):
             self._tx_enabled = False
             return ()
         self.tx_count += 1
-        return self.frames(inp)
+        return self._cycle_frames(inp)

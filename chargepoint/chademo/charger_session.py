@@ -310,8 +310,8 @@ class ChargerSession:
 
     # ------------------------------------------------------------------------------------------------ transmit
 
-    def frames(self, inp: ChargerInputs) -> tuple[EvseFrame, ...]:
-        """The charger's frames for one cycle, in transmission order."""
+    def _cycle_frames(self, inp: ChargerInputs) -> tuple[EvseFrame, ...]:
+        """The charger's frames for one cycle, in transmission order (updates the advertised 108.3)."""
         cfg = self.config
         r = cfg.ratings
         v_meas = min(max(inp.output_voltage_v, 0.0), 1500.0)
