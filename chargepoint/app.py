@@ -12,6 +12,9 @@ from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.validation import StoreLimits
 from chargepoint.hardware.interfaces import ConnectorPort
 from chargepoint.ocpp.base import StationIdentity
+from chargepoint.ocpp.certstore import CertificateStore
+from chargepoint.ocpp.security import SecurityConfigError
+from chargepoint.ocpp.security_manager import SecurityManager
 from chargepoint.ocpp.session import StationSession
 from chargepoint.ocpp.transport import TransportConfig
 from chargepoint.persistence.store import StationStore, StoreError
@@ -92,6 +95,20 @@ def build_session(cfg: StationConfig, station: Station, url: str, store: Station
         backoff_initial_s=cfg.csms.backoff_initial_s,
         backoff_max_s=cfg.csms.backoff_max_s,
         backoff_jitter=cfg.csms.backoff_jitter,
+        security_profile=cfg.csms.security_profile,
     )
+    try:
+        certs = CertificateStore(Path(cfg.data_dir) / "certs" if cfg.data_dir else None)
+    except OSError as e:
+        raise ConfigError(f"station.data_dir: cannot create the certificate folder: {e.strerror}") from None
+    security = SecurityManager(transport, certs, ca_bundle=cfg.csms.ca_bundle, client_cert=cfg.csms.client_cert,
+                               client_key=cfg.csms.client_key, store=store, organization=cfg.vendor)
+    try:
+        transport = security.transport()  # the profile, password and TLS context in force (CSMS changes included)
+    except SecurityConfigError as e:
+        raise ConfigError(str(e)) from None
     identity = StationIdentity(cfg.vendor, cfg.model, cfg.serial_number, cfg.firmware_version)
-    return StationSession(station, transport, identity, response_timeout_s=cfg.csms.response_timeout_s, store=store)
+    session = StationSession(station, transport, identity, response_timeout_s=cfg.csms.response_timeout_s,
+                             store=store)
+    security.attach(session)
+    return session

@@ -32,6 +32,7 @@ from ocpp.v16.enums import Action, ChargePointErrorCode
 
 from chargepoint.clock import iso, parse_iso
 from chargepoint.ocpp.base import AdapterBase, BootOutcome, SessionHooks, StationIdentity
+from chargepoint.ocpp.security_v16 import SECRET_KEYS, V16Security
 from chargepoint.ocpp.strict import StrictRouter
 from chargepoint.ocpp.v16_config import Configuration
 from chargepoint.station.actions import (
@@ -41,6 +42,7 @@ from chargepoint.station.actions import (
     AuthorizeRequest,
     MeterValuesReport,
     RebootRequested,
+    SecurityEvent,
     StatusChanged,
     TransactionEnded,
     TransactionStarted,
@@ -169,7 +171,7 @@ def stop_reason(reason: StopReason) -> str:
     return reason.value if reason in _STOP_REASONS_16 else StopReason.OTHER.value
 
 
-class V16Adapter(StrictRouter, AdapterBase, ChargePoint):
+class V16Adapter(StrictRouter, AdapterBase, V16Security, ChargePoint):
     version = "1.6"
     subprotocol = "ocpp1.6"
 
@@ -289,6 +291,8 @@ class V16Adapter(StrictRouter, AdapterBase, ChargePoint):
                 await self._meter_values(action.evse_id, action.tx_id, action.samples)
             case RebootRequested():
                 self.hooks.request_reboot(action.kind)
+            case SecurityEvent():
+                await self.send_security_event(action)
             case Unlocked():
                 pass
 
@@ -442,7 +446,8 @@ class V16Adapter(StrictRouter, AdapterBase, ChargePoint):
     @on(Action.change_configuration, skip_schema_validation=True)
     def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
         status = self.config.change(key, value)
-        log.info("ChangeConfiguration %s=%r: %s", key, value, status)
+        shown = "***" if key.strip().lower() in SECRET_KEYS else repr(value)
+        log.info("ChangeConfiguration %s=%s: %s", key, shown, status)
         return call_result.ChangeConfiguration(status=status)
 
     @on(Action.clear_cache, skip_schema_validation=True)

@@ -60,6 +60,7 @@ class KeySpec:
     write: Callable[[ConfigContext, Any], None] | None = None  # None = read-only
     minimum: int | None = 0  # for int keys
     reboot_required: bool = False  # stored at once, takes effect after a reboot
+    write_only: bool = False  # GetConfiguration names the key without its value (AuthorizationKey)
 
     @property
     def readonly(self) -> bool:
@@ -153,6 +154,41 @@ def _const(value: Any) -> Callable[[ConfigContext], Any]:
     return lambda _ctx: value
 
 
+# ---- security whitepaper keys: they read and stage changes on the session's SecurityManager (hooks.security)
+def _security(ctx: ConfigContext) -> Any:
+    manager = getattr(ctx.hooks, "security", None)
+    if manager is None:
+        raise ValueError("no security manager")
+    return manager
+
+
+def _security_profile(ctx: ConfigContext) -> int:
+    manager = getattr(ctx.hooks, "security", None)
+    return int(manager.profile) if manager is not None else 1
+
+
+def _set_security_profile(ctx: ConfigContext, value: Any) -> None:
+    _security(ctx).stage_profile(int(value))  # raises ValueError on a downgrade or missing certificates
+
+
+def _set_authorization_key(ctx: ConfigContext, value: Any) -> None:
+    _security(ctx).stage_password(str(value))
+
+
+def _cpo_name(ctx: ConfigContext) -> str:
+    manager = getattr(ctx.hooks, "security", None)
+    return ctx.station.settings.extra.get("CpoName") or (manager.organization if manager is not None else "")
+
+
+def _set_cpo_name(ctx: ConfigContext, value: Any) -> None:
+    ctx.station.settings.extra["CpoName"] = str(value)
+
+
+def _certificate_store_max(ctx: ConfigContext) -> int:
+    manager = getattr(ctx.hooks, "security", None)
+    return int(manager.certs.max_entries) if manager is not None else 0
+
+
 def _key_specs() -> list[KeySpec]:
     n_measurands = len(Measurand)
     specs = [
@@ -196,6 +232,15 @@ def _key_specs() -> list[KeySpec]:
         KeySpec("LocalAuthListMaxLength", "int", lambda c: c.station.auth.local_list.max_length),
         KeySpec("SendLocalListMaxLength", "int", lambda c: c.station.settings.send_local_list_max_length),
     ]
+    # ---------------------------------------------------------------- Security whitepaper (see security_v16)
+    specs += [
+        KeySpec("AdditionalRootCertificateCheck", "bool", _const(False)),
+        KeySpec("AuthorizationKey", "text", _const(""), _set_authorization_key, write_only=True),
+        KeySpec("CertificateSignedMaxChainSize", "int", _const(10000)),
+        KeySpec("CertificateStoreMaxLength", "int", _certificate_store_max),
+        KeySpec("CpoName", "text", _cpo_name, _set_cpo_name),
+        KeySpec("SecurityProfile", "int", _security_profile, _set_security_profile),
+    ]
     # ---------------------------------------------------------------- Smart Charging (§9.4), read-only for now
     specs += [KeySpec(name, "text", _const(value)) for name, value in SMART_CHARGING_LIMITS.items()]
     return specs
@@ -234,7 +279,8 @@ class Configuration:
                 elif spec.name not in seen:
                     seen.add(spec.name)
                     specs.append(spec)
-        entries = [{"key": s.name, "readonly": s.readonly, "value": self.value(s.name)} for s in specs]
+        entries = [{"key": s.name, "readonly": s.readonly} | ({} if s.write_only else {"value": self.value(s.name)})
+                   for s in specs]
         return entries, unknown
 
     def parse(self, spec: KeySpec, text: str) -> Any:
@@ -261,7 +307,7 @@ class Configuration:
             return ConfigStatus.REJECTED
         try:
             value = self.parse(spec, text)
+            spec.write(self.ctx, value)  # a write may refuse the value too (ValueError)
         except ValueError:
             return ConfigStatus.REJECTED
-        spec.write(self.ctx, value)
         return ConfigStatus.REBOOT_REQUIRED if spec.reboot_required else ConfigStatus.ACCEPTED

@@ -34,6 +34,7 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from chargepoint.clock import iso
 from chargepoint.ocpp.base import AdapterBase, BootOutcome, SessionHooks, StationIdentity
 from chargepoint.ocpp.device_model import DeviceModel
+from chargepoint.ocpp.security_v201 import SIGN_TRIGGERS, V201Security
 from chargepoint.ocpp.strict import StrictRouter
 from chargepoint.ocpp.v201_convert import auth_info, id_token_type, meter_values, parse_time
 from chargepoint.ocpp.v201_handlers import V201Handlers
@@ -43,6 +44,7 @@ from chargepoint.station.actions import (
     AuthorizeRequest,
     MeterValuesReport,
     RebootRequested,
+    SecurityEvent,
     StatusChanged,
     TransactionEnded,
     TransactionStarted,
@@ -105,7 +107,7 @@ _STATES: weakref.WeakKeyDictionary[Station, _StationState] = weakref.WeakKeyDict
 _LIB = ocpp.charge_point.ChargePoint
 
 
-class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint):
+class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201Security, ocpp.v201.ChargePoint):
     version: ClassVar[str] = "2.0.1"
     subprotocol: ClassVar[str] = "ocpp2.0.1"
     ocpp_module: ClassVar[ModuleType] = ocpp.v201
@@ -149,6 +151,7 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint
         else:
             bind(device_model, hooks, self)
         self.device_model = device_model
+        self.bind_security()
         self._state = _STATES.setdefault(station, _StationState())
         self._status_sent: dict[tuple[int, int], str] = {}
         self._tx_lock = asyncio.Lock()
@@ -216,6 +219,8 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint
             await self._meter_values(action.evse_id, action.samples)
         elif isinstance(action, RebootRequested):
             self.hooks.request_reboot(action.kind)
+        elif isinstance(action, SecurityEvent):
+            await self.send_security_event(action)
         # Unlocked: nothing to report in 2.x
 
     async def dispatch_offline(self, action: Action) -> None:
@@ -336,6 +341,8 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, ocpp.v201.ChargePoint
             for evse_id in evse_ids:
                 sample = self._trigger_sample(evse_id, st.settings.aligned_measurands)
                 await self._meter_values(evse_id, (sample,))
+        elif message in SIGN_TRIGGERS:
+            await self.sign_certificate(SIGN_TRIGGERS[message])
         elif message == "TransactionEvent":
             for evse_id in evse_ids:
                 tx = st.evse(evse_id).tx

@@ -253,6 +253,8 @@ class V201Handlers:
         if message == "TransactionEvent":
             with_tx = [i for i in targets if st.evses[i].tx is not None]
             return ("Accepted" if with_tx else "Rejected"), with_tx
+        if message in ("SignChargingStationCertificate", "SignV2GCertificate"):  # A02 (security_v201)
+            return ("Accepted" if getattr(self.hooks, "security", None) is not None else "NotImplemented"), []
         return "NotImplemented", []
 
     @after("TriggerMessage")
