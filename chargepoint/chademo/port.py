@@ -93,9 +93,12 @@ class ChademoPort:
 
     # ------------------------------------------------------------------ ConnectorPort
     def set_session_enabled(self, enabled: bool) -> None:
+        rising = enabled and not self._enabled
         self._enabled = enabled
         if not enabled and self.charger.phase is not ChargerPhase.IDLE:
             self.charger.request_stop(StopReason.STATION)
+        elif rising and self.charger.phase is ChargerPhase.FINISHED:
+            self.charger.reset()  # a new transaction on the same plug-in: start again at the next step
 
     def set_setpoint_w(self, watts: float) -> None:
         self.charger.set_setpoint_w(watts)
@@ -146,6 +149,8 @@ class ChademoPort:
             ch.start(now)
         if not plugged and ch.phase is ChargerPhase.FINISHED:
             ch.reset()
+        elif not plugged and ch.phase is not ChargerPhase.IDLE and ch.stop_reason is None:
+            ch.emergency_stop(StopReason.CONNECTOR_REMOVED)
         inputs = ChargerInputs(
             j=self._get("j"),
             lock_engaged=self._get("lock_feedback"),

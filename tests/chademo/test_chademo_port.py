@@ -184,3 +184,27 @@ def test_port_ignores_malformed_frames() -> None:
     rig.bus.rx.append((0x102, b"\x00\x01"))
     rig.tick()
     assert rig.port.decode_errors == 1
+
+
+def test_port_restarts_on_a_new_enable_and_not_by_itself() -> None:
+    rig = Rig()
+    rig.port.set_session_enabled(True)
+    rig.run_until(PortPhase.ENERGY, 20.0)
+    rig.ev.user_stop()  # the car ends the session; the station keeps the transaction enabled
+    rig.run_until(PortPhase.FINISHED, 10.0)
+    rig.run(3.0)
+    assert rig.state.phase is PortPhase.FINISHED  # no automatic restart
+    rig.port.set_session_enabled(False)
+    rig.port.set_session_enabled(True)
+    rig.run_until(PortPhase.ENERGY, 20.0)
+
+
+def test_port_connector_removed_mid_session_is_an_emergency_stop() -> None:
+    rig = Rig()
+    rig.port.set_session_enabled(True)
+    rig.run_until(PortPhase.ENERGY, 20.0)
+    rig.run(2.0)
+    rig.lines.values["proximity"] = False
+    rig.run(0.05)
+    assert rig.state.phase is PortPhase.FAULTED and rig.state.fault == "connector_removed"
+    assert rig.power.target[0] == 0.0 and rig.port.last_actions.fast_cut
