@@ -250,6 +250,16 @@ def test_v2h_session_charge_then_discharge_then_charge() -> None:
     pair.run(8.0)
     assert pair.link.current_a == pytest.approx(8000.0 / pair.link.voltage_v, abs=1.5)
     assert not pair.charger.is_fault and pair.ev.stop_cause is None
+    # And the whole session ends cleanly while discharging.
+    pair.charger.set_setpoint_w(-4000.0)
+    pair.run(3.0)
+    assert pair.link.current_a < -5.0
+    soc_before_stop = pair.ev.battery.soc
+    pair.charger.request_stop()
+    assert finish(pair, 15.0)
+    assert not pair.charger.is_fault and pair.ev.dtcs == [] and not pair.ev.system_fault
+    assert pair.ev.battery.soc == pytest.approx(soc_before_stop, abs=0.05)
+    assert pair.ev.battery.energy_in_wh > 0 and pair.ev.battery.energy_out_wh > 0
 
 
 def test_v2h_discharge_limited_by_charger_rating() -> None:
