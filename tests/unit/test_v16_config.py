@@ -94,9 +94,24 @@ READ_ONLY = {
 }
 
 
+# Security whitepaper keys act on the session's SecurityManager (hooks.security), which these unit tests do not have;
+# tests/integration/test_security_v16.py covers them with one.
+SECURITY = {"AdditionalRootCertificateCheck", "AuthorizationKey", "CertificateSignedMaxChainSize",
+            "CertificateStoreMaxLength", "CpoName", "SecurityProfile"}
+
+
 def test_every_key_is_classified() -> None:
-    assert {s.name for s in KEYS.values()} == set(WRITABLE) | set(READ_ONLY)
+    assert {s.name for s in KEYS.values()} == set(WRITABLE) | set(READ_ONLY) | SECURITY
     assert all(len(s.name) <= 50 for s in KEYS.values())
+
+
+def test_security_keys_without_a_security_manager() -> None:
+    config, _, _ = make()
+    assert config.change("SecurityProfile", "2") == ConfigStatus.REJECTED
+    assert config.change("AuthorizationKey", "0123456789abcdef") == ConfigStatus.REJECTED
+    assert config.get(["AuthorizationKey", "SecurityProfile"]) == ([
+        {"key": "AuthorizationKey", "readonly": False},  # write-only: never a value
+        {"key": "SecurityProfile", "readonly": False, "value": "1"}], [])
 
 
 @pytest.mark.parametrize("key", sorted(WRITABLE))
