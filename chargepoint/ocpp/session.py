@@ -117,6 +117,7 @@ class StationSession:
         self.last_error: str | None = None
         self.time_offset_s: float | None = None
         self.listeners: list[Callable[[Action], None]] = []
+        self.dropped_messages = 0
         #: The station's security state (chargepoint.ocpp.security_manager.SecurityManager), when there is one;
         #: adapters reach it through their hooks. With it the session also reports StartupOfTheDevice and
         #: ResetOrReboot security events.
@@ -267,14 +268,44 @@ class StationSession:
             elif isinstance(a, StatusChanged):
                 key = (a.evse_id, a.connector_id)
                 self._status_latest[key] = a
-                if self.online:
-                    self._outbox.append(QueueItem(a))
-            elif isinstance(a, MeterValuesReport) and not self.online:
-                continue  # non-transaction meter values are not queued while offline
+                if self.online or self._queue_offline(a):
+                    self._outbox.append(QueueItem(a, offline=not self.online))
+            elif isinstance(a, MeterValuesReport) and not self.online and not self._queue_offline(a):
+                continue  # non-transaction meter values are not queued while offline (unless QueueAllMessages)
             else:
-                self._outbox.append(QueueItem(a))
+                self._outbox.append(QueueItem(a, offline=not self.online))
+        self._enforce_queue_limit()
         if actions:
             self._wake.set()
+
+    def _queue_offline(self, a: Action) -> bool:
+        """2.x QueueAllMessages / MessageTypesDiscardForQueueing for messages that are not transaction-related."""
+        s = self.station.settings
+        if not s.queue_all_messages:
+            return False
+        name = {StatusChanged: "StatusNotification", MeterValuesReport: "MeterValues"}.get(type(a), type(a).__name__)
+        return name not in s.message_types_discard_for_queueing
+
+    def _enforce_queue_limit(self) -> None:
+        """Keep the queue under its size threshold: drop the oldest non-transaction messages first, then the oldest
+        intermediate meter values. Transaction starts and ends and security events are never dropped."""
+        limit = max(10, self.station.settings.queue_max_messages)
+        if len(self._outbox) <= limit:
+            return
+        for kinds in ((StatusChanged, MeterValuesReport), (TransactionUpdated,)):
+            for item in list(self._outbox)[1:]:  # the head may be in flight
+                if len(self._outbox) <= limit:
+                    return
+                if isinstance(item.action, kinds) and not (
+                    isinstance(item.action, TransactionUpdated) and not item.action.samples
+                ):
+                    self._outbox.remove(item)
+                    self.dropped_messages += 1
+                    if item.seq is not None and self.store is not None:
+                        self.store.ack(item.seq)
+        if len(self._outbox) > limit:
+            log.error("message queue holds %d messages, above its threshold %d, none of them droppable",
+                      len(self._outbox), limit)
 
     def _persist(self, a: Action) -> QueueItem:
         """Write a transaction message (and the transaction's snapshot) or a security event to disk before it can be
@@ -474,7 +505,8 @@ class StationSession:
 
     async def _send(self, item: QueueItem) -> None:
         action = item.action
-        attempts = max(1, self.station.settings.transaction_message_attempts)
+        settings = self.station.settings
+        attempts = max(1, settings.transaction_message_attempts)
         for attempt in range(1, attempts + 1):
             try:
                 if item.offline and hasattr(self.adapter, "dispatch_offline"):
@@ -483,10 +515,19 @@ class StationSession:
                     await self.adapter.dispatch(action)
                 break
             except TimeoutError:
-                log.warning("%s: no response (attempt %d/%d)", type(action).__name__, attempt, attempts)
+                # (1.6 §4.10 / 2.x E08 style) unanswered or answered with CALLERROR: wait attempt x RetryInterval,
+                # then send again, up to the configured attempts; then the message is discarded.
+                log.warning("%s: no valid response (attempt %d/%d)", type(action).__name__, attempt, attempts)
                 if not isinstance(action, PERSISTED_ACTIONS):
                     break
+                if item.seq is not None and self.store is not None:
+                    self.store.count_attempt(item.seq)
+                if attempt < attempts:
+                    await self._sleep(settings.transaction_message_retry_interval_s * attempt)
+                    if self._stopping.is_set():
+                        return
         else:
+            self.dropped_messages += 1
             log.error("giving up on %s after %d attempts", type(action).__name__, attempts)
         self._outbox.popleft()
         if item.seq is not None and self.store is not None:

@@ -158,6 +158,12 @@ def build_device_model(b: Bindings, response_timeout: float = 30.0) -> DeviceMod
     g, w = _int(s, "transaction_message_retry_interval_s")
     add(c, "MessageAttemptInterval", DataType.INTEGER, instance="TransactionEvent", mutability=RW, persistent=True,
         unit="s", min_limit=0, max_limit=86400, getter=g, setter=w)
+    g, w = _flag(s, "queue_all_messages")
+    add(c, "QueueAllMessages", DataType.BOOLEAN, mutability=RW, persistent=True, getter=g, setter=w)
+    g, w = _points(s, "message_types_discard_for_queueing")
+    add(c, "MessageTypesDiscardForQueueing", DataType.MEMBER_LIST, mutability=RW, persistent=True,
+        values_list=("StatusNotification", "MeterValues", "NotifyEvent", "Heartbeat"), getter=g,
+        setter=lambda v: setattr(s, "message_types_discard_for_queueing", tuple(x for x in v.split(",") if x)))
     g, w = _int(s, "reset_retries")
     add(c, "ResetRetries", DataType.INTEGER, mutability=RW, persistent=True, min_limit=0, max_limit=100,
         getter=g, setter=w)

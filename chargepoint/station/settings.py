@@ -50,6 +50,9 @@ class StationSettings:
     transaction_message_attempts: int = 3
     transaction_message_retry_interval_s: int = 60
     minimum_status_duration_s: int = 0
+    queue_all_messages: bool = False  # 2.x OCPPCommCtrlr.QueueAllMessages
+    message_types_discard_for_queueing: tuple[str, ...] = ()  # 2.x OCPPCommCtrlr.MessageTypesDiscardForQueueing
+    queue_max_messages: int = 10_000  # size threshold of the outgoing queue
     web_socket_ping_interval_s: int = 30
     local_list_max_length: int = 1000
     send_local_list_max_length: int = 1000
