@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import can
+
+from chargepoint.chademo.connector import CanFrameBus, ChademoConnector, SerialLineIO
+from chargepoint.chademo.port import ChademoPort
+from chargepoint.chademo.timeouts import ChargerConfig
 from chargepoint.clock import Clock
-from chargepoint.config import OCPP_VERSIONS, ConfigError, StationConfig
+from chargepoint.config import OCPP_VERSIONS, ConfigError, EvseConfig, StationConfig, check_io_spec
 from chargepoint.energy.manager import EnergyManager
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.validation import StoreLimits
+from chargepoint.hardware.can import open_bus
 from chargepoint.hardware.interfaces import ConnectorPort
+from chargepoint.hardware.lines import SerialLines
 from chargepoint.ocpp.base import StationIdentity
 from chargepoint.ocpp.certstore import CertificateStore
 from chargepoint.ocpp.security import SecurityConfigError
@@ -21,7 +28,9 @@ from chargepoint.persistence.store import StationStore, StoreError
 from chargepoint.station.auth import Authorizer, AuthPolicy
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings
+from hil.emulators.chademo_world import EV_MODELS, CarOnBus, EmulatedChademoWorld
 from hil.emulators.direct_dc import DirectDcPort, EvProfile
+from hil.emulators.ev import EvEmulator
 
 EV_PROFILES: dict[str, EvProfile] = {
     "leaf24": EvProfile("leaf24", 24_000, 125, 15, 435, 395, 15, 100, 0.16),
@@ -29,6 +38,39 @@ EV_PROFILES: dict[str, EvProfile] = {
     "leaf62": EvProfile("leaf62", 62_000, 125, 20, 435, 403, 15, 100, 0.07),
     "generic": EvProfile(),
 }
+
+
+def build_chademo(ev_cfg: EvseConfig, station_id: str) -> ChademoConnector:
+    """A CHAdeMO connector: the charger state machine on a python-can bus, control lines and the (emulated) power
+    stage; with an emulated car on its own endpoint of the same bus when ``ev`` is configured."""
+    spec = ev_cfg.can
+    if spec == "virtual":
+        spec = f"virtual:{station_id}-evse{ev_cfg.id}"  # one in-process bus per connector
+    try:
+        charger_bus = open_bus(spec)
+    except (ValueError, OSError, can.CanError) as e:
+        raise ConfigError(f"evse[{ev_cfg.id - 1}].can: cannot open {ev_cfg.can!r}: {e}") from None
+    car = None
+    if ev_cfg.ev is not None:
+        if not spec.startswith("virtual"):
+            raise ConfigError(f"evse[{ev_cfg.id - 1}].ev: an emulated car needs the virtual CAN bus; use ev = none "
+                              f"(--ev none) with {ev_cfg.can!r} and a real or external car")
+        model = EV_MODELS.get(ev_cfg.ev.profile, EV_MODELS["leaf40"])
+        car = CarOnBus(EvEmulator(model, soc=ev_cfg.ev.soc, seed=ev_cfg.id), open_bus(spec))
+    world = EmulatedChademoWorld(car)
+    serial_port = check_io_spec(ev_cfg.io)
+    if serial_port:
+        serial = SerialLines(serial_port)
+        try:
+            serial.open()
+        except Exception as e:
+            raise ConfigError(f"evse[{ev_cfg.id - 1}].io: cannot open {serial_port!r}: {e}") from None
+        lines: object = SerialLineIO(serial)
+    else:
+        lines = world.lines
+    port = ChademoPort(CanFrameBus(charger_bus), lines, world.power,  # type: ignore[arg-type]
+                       ChargerConfig(ratings=ev_cfg.ratings))
+    return ChademoConnector(port, world, port.bus)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -42,7 +84,8 @@ def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
     ports: dict[int, ConnectorPort] = {}
     for ev_cfg in cfg.evses:
         if ev_cfg.protocol == "chademo":
-            raise NotImplementedError("the CHAdeMO connector is selected with protocol = 'chademo' once it lands")
+            ports[ev_cfg.id] = build_chademo(ev_cfg, cfg.id)
+            continue
         profile = EV_PROFILES[ev_cfg.ev.profile] if ev_cfg.ev else EV_PROFILES["generic"]
         soc = ev_cfg.ev.soc if ev_cfg.ev else 50.0
         ports[ev_cfg.id] = DirectDcPort(ratings=ev_cfg.ratings, profile=profile, soc=soc)

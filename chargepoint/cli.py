@@ -20,7 +20,8 @@ from typing import Any, TextIO
 from chargepoint import __version__
 from chargepoint.app import build_session, build_station, open_store
 from chargepoint.clock import RealClock
-from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, load_config
+from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, check_io_spec, load_config
+from chargepoint.hardware.can import parse_bus_spec
 from chargepoint.hardware.interfaces import PortPhase
 from chargepoint.logs import setup_logging
 from chargepoint.station.actions import Action, StatusChanged, TransactionEnded, TransactionStarted
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", metavar="SECONDS", type=_positive_float, help="exit 0 after this many seconds")
     run.add_argument("--log-format", choices=("text", "json"), help="log format (default text, or logging.format)")
     run.add_argument("--ev-soc", metavar="PERCENT", type=_percent, help="initial SoC of the emulated car(s)")
+    run.add_argument("--ev", choices=("leaf24", "leaf40", "leaf62", "none"),
+                     help="emulated car on every EVSE (default leaf40), or none when a real/external car is on the bus")
+    run.add_argument("--can", metavar="SPEC",
+                     help="CHAdeMO CAN bus: virtual[:CHANNEL] (default), socketcan:IFACE, slcan:PORT[@BITRATE]")
+    run.add_argument("--io", metavar="SPEC",
+                     help="control lines d1/d2/j/lock/contactor: emulated (default) or serial:PORT (docs/hardware.md)")
+    run.add_argument("--protocol", choices=("chademo", "direct"),
+                     help="connector link: chademo (default; real CHAdeMO frames) or direct (emulated DC path)")
     run.add_argument("--data-dir", metavar="DIR",
                      help="where transactions and queued messages persist (default ~/.local/state/chargepoint; "
                      "'none' = persist nothing)")
@@ -96,8 +105,27 @@ def apply_overrides(cfg: StationConfig, args: argparse.Namespace) -> StationConf
         cfg.log_format = args.log_format
     if args.data_dir is not None:
         cfg.data_dir = None if args.data_dir.lower() == "none" else args.data_dir
-    if args.ev_soc is not None:
-        for e in cfg.evses:
+    for e in cfg.evses:
+        if args.protocol is not None:
+            e.protocol = args.protocol
+        if args.can is not None:
+            try:
+                parse_bus_spec(args.can)
+            except ValueError as err:
+                raise ConfigError(f"--can: {err}") from None
+            e.can = args.can
+        if args.io is not None:
+            try:
+                check_io_spec(args.io)
+            except ValueError as err:
+                raise ConfigError(f"--io: {err}") from None
+            e.io = args.io
+        if args.ev == "none":
+            e.ev = None
+        elif args.ev is not None:
+            e.ev = e.ev or EvConfig()
+            e.ev.profile = args.ev
+        if args.ev_soc is not None and args.ev != "none":
             e.ev = e.ev or EvConfig()
             e.ev.soc = args.ev_soc
     return cfg

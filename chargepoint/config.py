@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chargepoint.hardware.can import parse_bus_spec
 from chargepoint.hardware.interfaces import PowerRatings
 from chargepoint.ocpp.security import SecurityConfigError, validate_tls_files
 from chargepoint.station.metering import parse_measurands
@@ -40,6 +41,15 @@ from chargepoint.station.types import Measurand
 
 OCPP_VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 EV_PROFILES = ("leaf24", "leaf40", "leaf62", "generic")
+
+
+def check_io_spec(spec: str) -> str:
+    """``emulated`` or ``serial:PORT``; returns the port (empty for emulated). Raises ValueError."""
+    if spec == "emulated":
+        return ""
+    if spec.startswith("serial:") and len(spec) > len("serial:"):
+        return spec[len("serial:"):]
+    raise ValueError(f"invalid control-line spec {spec!r}: expected 'emulated' or 'serial:PORT'")
 
 
 class ConfigError(ValueError):
@@ -56,7 +66,9 @@ class EvConfig:
 @dataclass
 class EvseConfig:
     id: int
-    protocol: str = "direct"
+    protocol: str = "chademo"
+    can: str = "virtual"  # CHAdeMO CAN bus: virtual[:CHANNEL] | socketcan:IFACE | slcan:PORT[@BITRATE]
+    io: str = "emulated"  # control lines: emulated | serial:PORT (a bench speaking docs/hardware.md)
     ratings: PowerRatings = field(default_factory=PowerRatings)
     ev: EvConfig | None = None
 
@@ -303,6 +315,16 @@ def _parse_evse(data: Any, index: int) -> EvseConfig:
     t = _Table(data, f"evse[{index}]")
     evse = EvseConfig(id=t.integer("id", index + 1, 1, 64))
     evse.protocol = t.choice("protocol", ("direct", "chademo"), evse.protocol)
+    evse.can = t.get("can", str, evse.can)
+    try:
+        parse_bus_spec(evse.can)
+    except ValueError as err:
+        raise ConfigError(f"evse[{index}].can: {err}") from None
+    evse.io = t.get("io", str, evse.io)
+    try:
+        check_io_spec(evse.io)
+    except ValueError as err:
+        raise ConfigError(f"evse[{index}].io: {err}") from None
     r = t.table("ratings")
     d = PowerRatings()
     ratings = PowerRatings(

@@ -222,6 +222,7 @@ class ChademoPort:
             "dynamic_control": ch.dynamic_control,
             "available_current_a": ch.advertised_current_a,
             "remaining_time_s": ch.remaining_time_s,
+            "ev_request_a": st.charge_current_request_a if st else None,
         }
         if ch.ev_manufacturer is not None:
             details["automaker_code"] = ch.ev_manufacturer.automaker_code
@@ -232,7 +233,11 @@ class ChademoPort:
             phase=port_phase,
             meter=MeterReading(self._voltage, self._current, self._import_wh, self._export_wh),
             soc_percent=ch.soc_percent,
-            ev_max_charge_current_a=st.charge_current_request_a if st else None,
+            # 102.3 is the car's present *request*, not its capability: it ramps up only while the charger offers
+            # more (108.3). Reporting it as a limit would let arbitration pin the offer to the request and freeze
+            # the ramp, so the charge side stays "unknown" here; the state machine itself never delivers more than
+            # min(request, available) (the car's limit always wins there). The request is in ``details``.
+            ev_max_charge_current_a=None,
             ev_max_discharge_current_a=ch.ev_discharge_limit_a if dis is not None else None,
             ev_max_voltage_v=ch.ev_limits.max_battery_voltage_v if ch.ev_limits else None,
             ev_min_discharge_voltage_v=dis.min_discharge_voltage_v if dis else None,

@@ -29,7 +29,7 @@ DC_NOMINAL_VOLTAGE_V = 400.0
 @dataclass
 class EvseEnergy:
     ratings: PowerRatings
-    policy: LocalPolicy | None = None
+    policy: object | None = None  # any object with optional charge_limit_w / discharge_limit_w / setpoint_w
     last: Setpoint | None = None
     limits: EffectiveLimits | None = None
     changes: int = 0
@@ -53,7 +53,7 @@ class EnergyManager:
         self.station.energy = self
 
     # ----------------------------------------------------------------- inputs
-    def set_policy(self, evse_id: int, policy: LocalPolicy | None) -> None:
+    def set_policy(self, evse_id: int, policy: LocalPolicy | object | None) -> None:
         self.evses[evse_id].policy = policy
         self.reevaluate(evse_id)
 
@@ -200,9 +200,10 @@ def _replace_period(p: CompositePeriod, **changes: Any) -> CompositePeriod:
 
 
 def _close(a: float, b: float) -> bool:
+    """Changes worth a log line: the binding limit changed, or the value moved by more than 5 % (or 500 W)."""
     if math.isinf(a) or math.isinf(b):
         return a == b
-    return abs(a - b) < 1.0
+    return abs(a - b) <= max(500.0, 0.05 * max(abs(a), abs(b)))
 
 
 def _fmt(w: float) -> float | str:

@@ -1,0 +1,124 @@
+"""A CHAdeMO connector as the station sees it: :class:`ChademoPort` on a python-can bus, plus (when emulated) the
+physical world behind it, stepped in the same cycle.
+
+``CanFrameBus`` adapts any python-can bus (``virtual``, ``socketcan:IFACE``, ``slcan:PORT``; see
+:func:`chargepoint.hardware.can.open_bus`) to the port's non-blocking ``FrameBus``. Frames with a DLC other than
+8 are counted and dropped (CHAdeMO frames are always 8 bytes).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import can
+
+from chargepoint.chademo.charger_types import ChargerActions
+from chargepoint.chademo.port import ChademoPort
+from chargepoint.hardware.interfaces import PortState
+
+
+class CanFrameBus:
+    """``FrameBus`` over python-can: ``send`` transmits a standard 11-bit frame, ``recv`` never blocks."""
+
+    def __init__(self, bus: can.BusABC) -> None:
+        self.bus = bus
+        self.tx_frames = 0
+        self.rx_frames = 0
+        self.rx_dropped = 0
+        self.tx_errors = 0
+
+    def send(self, arbitration_id: int, data: bytes) -> None:
+        try:
+            self.bus.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=False))
+            self.tx_frames += 1
+        except can.CanError:
+            self.tx_errors += 1  # a full TX queue / bus-off: the CAN-silence supervision on both sides handles it
+
+    def recv(self) -> tuple[int, bytes] | None:
+        while True:
+            msg = self.bus.recv(timeout=0)
+            if msg is None:
+                return None
+            if msg.is_extended_id or msg.is_error_frame or msg.is_remote_frame or msg.dlc != 8:
+                self.rx_dropped += 1
+                continue
+            self.rx_frames += 1
+            return msg.arbitration_id, bytes(msg.data)
+
+    def close(self) -> None:
+        self.bus.shutdown()
+
+
+class World(Protocol):
+    """The emulated physics behind a connector (power stage, cable, car); absent on real hardware."""
+
+    def step(self, now: float, actions: ChargerActions) -> None: ...
+
+
+class ChademoConnector:
+    """``ConnectorPort``: steps the emulated world (if any) with the charger's last commands, then the port."""
+
+    def __init__(self, port: ChademoPort, world: World | None = None, bus: CanFrameBus | None = None) -> None:
+        self.port = port
+        self.world = world
+        self.bus = bus
+
+    def step(self, now: float) -> PortState:
+        if self.world is not None:
+            self.world.step(now, self.port.last_actions)
+        return self.port.step(now)
+
+    def set_session_enabled(self, enabled: bool) -> None:
+        self.port.set_session_enabled(enabled)
+
+    def set_setpoint_w(self, watts: float) -> None:
+        self.port.set_setpoint_w(watts)
+
+    def unlock(self) -> bool:
+        return self.port.unlock()
+
+    # EmulatedPlug, when the world is emulated
+    def plug_in(self) -> None:
+        getattr(self.world, "plug_in", _nothing)()
+
+    def unplug(self) -> None:
+        getattr(self.world, "unplug", _nothing)()
+
+    def restore_registers(self, import_wh: float, export_wh: float) -> None:
+        self.port._import_wh = max(self.port._import_wh, import_wh)
+        self.port._export_wh = max(self.port._export_wh, export_wh)
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.close()
+        close = getattr(self.world, "close", None)
+        if close is not None:
+            close()
+
+
+def _nothing() -> None:
+    return None
+
+
+class SerialLineIO:
+    """``LineIO`` over :class:`chargepoint.hardware.lines.SerialLines` (a bench in another process): maps the port's
+    line names to the bench protocol's (``lock_feedback`` -> ``lock_fb``, ``insulation_fault`` = not ``imd_ok``);
+    inputs the bench does not carry raise KeyError, which the port reads as their safe default."""
+
+    _NAMES = {"lock_feedback": "lock_fb", "j": "j", "d1": "d1", "d2": "d2", "lock": "lock", "contactor": "contactor"}
+
+    def __init__(self, lines: object) -> None:
+        self.lines = lines
+
+    def get(self, name: str) -> bool:
+        if name == "insulation_fault":
+            try:
+                return not bool(self.lines.get("imd_ok"))  # type: ignore[attr-defined]
+            except LookupError:
+                raise KeyError(name) from None
+        if name not in self._NAMES:
+            raise KeyError(name)
+        return bool(self.lines.get(self._NAMES[name]))  # type: ignore[attr-defined]
+
+    def set(self, name: str, value: bool) -> None:
+        self.lines.set(self._NAMES[name], value)  # type: ignore[attr-defined]
