@@ -35,6 +35,7 @@ from chargepoint.ocpp.base import AdapterBase, BootOutcome, SessionHooks, Statio
 from chargepoint.ocpp.security_v16 import SECRET_KEYS, V16Security
 from chargepoint.ocpp.strict import StrictRouter
 from chargepoint.ocpp.v16_config import Configuration
+from chargepoint.ocpp.v16_smart import V16SmartCharging
 from chargepoint.station.actions import (
     Action as StationAction,
 )
@@ -171,7 +172,7 @@ def stop_reason(reason: StopReason) -> str:
     return reason.value if reason in _STOP_REASONS_16 else StopReason.OTHER.value
 
 
-class V16Adapter(StrictRouter, AdapterBase, V16Security, ChargePoint):
+class V16Adapter(StrictRouter, AdapterBase, V16SmartCharging, V16Security, ChargePoint):
     version = "1.6"
     subprotocol = "ocpp1.6"
 
@@ -202,7 +203,7 @@ class V16Adapter(StrictRouter, AdapterBase, V16Security, ChargePoint):
             profiles.append("LocalAuthListManagement")
         if {"ReserveNow", "CancelReservation"} <= handled:
             profiles.append("Reservation")
-        if {"SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"} <= handled:
+        if {"SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"} <= handled and self.energy_manager():
             profiles.append("SmartCharging")
         if {"UpdateFirmware", "GetDiagnostics"} <= handled:
             profiles.append("FirmwareManagement")
@@ -344,6 +345,7 @@ class V16Adapter(StrictRouter, AdapterBase, V16Security, ChargePoint):
             meter_start=round(started.meter_start_wh),
             timestamp=iso(when),
         )
+        self.transaction_starting(started)  # a remote start's charging profile applies from the first watt
         res = await self._request(req, transaction=True)
         assert res is not None
         self.state.deferred.pop(started.tx_id, None)
@@ -398,11 +400,9 @@ class V16Adapter(StrictRouter, AdapterBase, V16Security, ChargePoint):
             return call_result.RemoteStartTransaction(status=REJECTED)
         if connector_id is not None and connector_id not in self.station.evses:
             return call_result.RemoteStartTransaction(status=REJECTED)  # includes connectorId 0 (TC_027)
-        if charging_profile is not None:
-            if charging_profile.get("charging_profile_purpose") != "TxProfile":
-                return call_result.RemoteStartTransaction(status=REJECTED)
-            log.info("RemoteStartTransaction: charging profile %s accepted but not applied (no smart charging yet)",
-                     charging_profile.get("charging_profile_id"))
+        if charging_profile is not None:  # TC_059 / TC_060: see v16_smart
+            return call_result.RemoteStartTransaction(
+                status=self.remote_start_with_profile(id_tag, connector_id, charging_profile))
         status = self.station.remote_start(IdToken(id_tag), connector_id)
         return call_result.RemoteStartTransaction(status=ACCEPTED if status == CommandStatus.ACCEPTED else REJECTED)
 

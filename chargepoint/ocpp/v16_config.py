@@ -23,6 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from chargepoint.energy.manager import EnergyManager
+from chargepoint.energy.model import RateUnit
+from chargepoint.energy.ocpp_codec import NegativeLimitPolicy
+from chargepoint.energy.validation import StoreLimits
 from chargepoint.ocpp.base import SessionHooks
 from chargepoint.station.core import Station
 from chargepoint.station.metering import parse_measurands
@@ -30,14 +34,13 @@ from chargepoint.station.types import Measurand
 
 PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
 
-# Smart charging is not implemented yet; its keys are reported read-only with the limits the future implementation
-# is meant to honour, so a CSMS can read them (OCPP 1.6 §9.4).
-SMART_CHARGING_LIMITS: dict[str, str] = {
-    "ChargeProfileMaxStackLevel": "8",
-    "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
-    "ChargingScheduleMaxPeriods": "24",
-    "MaxChargingProfilesInstalled": "16",
-}
+# Smart Charging (§9.4): the capability keys report what the station's profile store enforces (read-only, as 1.6
+# defines them). NegativeLimitPolicy is a vendor key: whether a negative limit in a profile received from now on is
+# refused (Reject, the standard reading) or means discharge of that magnitude (Discharge; docs/smart-charging.md).
+NEGATIVE_LIMIT_POLICY_KEY = "NegativeLimitPolicy"
+NEGATIVE_LIMIT_POLICIES: dict[str, NegativeLimitPolicy] = {"Reject": "reject", "Discharge": "discharge"}
+_RATE_UNIT_NAMES = ((RateUnit.A, "Current"), (RateUnit.W, "Power"))
+_CHOICES: dict[str, tuple[str, ...]] = {NEGATIVE_LIMIT_POLICY_KEY: tuple(NEGATIVE_LIMIT_POLICIES)}
 
 VALUE_MAX_LENGTH = 500  # GetConfiguration.conf value is CiString500
 
@@ -49,7 +52,7 @@ class ConfigStatus:
     NOT_SUPPORTED = "NotSupported"
 
 
-Kind = Literal["bool", "int", "measurands", "phase_rotation", "text"]
+Kind = Literal["bool", "int", "measurands", "phase_rotation", "text", "choice"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,30 @@ def _const(value: Any) -> Callable[[ConfigContext], Any]:
     return lambda _ctx: value
 
 
+def store_limits(station: Station) -> StoreLimits:
+    """What the station's profile store accepts (the defaults a store would get when there is no energy manager)."""
+    energy = station.energy
+    return energy.store.limits if isinstance(energy, EnergyManager) else StoreLimits()
+
+
+def negative_limit_policy(station: Station) -> NegativeLimitPolicy:
+    """The NegativeLimitPolicy in force, as the energy codec spells it."""
+    return NEGATIVE_LIMIT_POLICIES.get(station.settings.extra.get(NEGATIVE_LIMIT_POLICY_KEY, "Reject"), "reject")
+
+
+def _rate_units(ctx: ConfigContext) -> str:
+    units = store_limits(ctx.station).rate_units
+    return ",".join(name for unit, name in _RATE_UNIT_NAMES if unit in units)
+
+
+def _negative_limit_policy(ctx: ConfigContext) -> str:
+    return ctx.station.settings.extra.get(NEGATIVE_LIMIT_POLICY_KEY, "Reject")
+
+
+def _set_negative_limit_policy(ctx: ConfigContext, value: Any) -> None:
+    ctx.station.settings.extra[NEGATIVE_LIMIT_POLICY_KEY] = value
+
+
 # ---- security whitepaper keys: they read and stage changes on the session's SecurityManager (hooks.security)
 def _security(ctx: ConfigContext) -> Any:
     manager = getattr(ctx.hooks, "security", None)
@@ -241,8 +268,14 @@ def _key_specs() -> list[KeySpec]:
         KeySpec("CpoName", "text", _cpo_name, _set_cpo_name),
         KeySpec("SecurityProfile", "int", _security_profile, _set_security_profile),
     ]
-    # ---------------------------------------------------------------- Smart Charging (§9.4), read-only for now
-    specs += [KeySpec(name, "text", _const(value)) for name, value in SMART_CHARGING_LIMITS.items()]
+    # ---------------------------------------------------------------- Smart Charging (§9.4)
+    specs += [
+        KeySpec("ChargeProfileMaxStackLevel", "int", lambda c: store_limits(c.station).max_stack_level),
+        KeySpec("ChargingScheduleAllowedChargingRateUnit", "text", _rate_units),
+        KeySpec("ChargingScheduleMaxPeriods", "int", lambda c: store_limits(c.station).max_periods),
+        KeySpec("MaxChargingProfilesInstalled", "int", lambda c: store_limits(c.station).max_profiles),
+        KeySpec(NEGATIVE_LIMIT_POLICY_KEY, "choice", _negative_limit_policy, _set_negative_limit_policy),
+    ]
     return specs
 
 
@@ -296,6 +329,11 @@ class Configuration:
                 return values
             case "phase_rotation":
                 return _parse_phase_rotation(text, len(self.ctx.station.evses))
+            case "choice":
+                choice = next((c for c in _CHOICES[spec.name] if c.lower() == text.strip().lower()), None)
+                if choice is None:
+                    raise ValueError(f"{text!r} is not one of {', '.join(_CHOICES[spec.name])}")
+                return choice
         return text
 
     def change(self, name: str, text: str) -> str:

@@ -73,6 +73,7 @@ WRITABLE = {
                                           lambda s: s.settings.unlock_connector_on_ev_side_disconnect is False),
     "WebSocketPingInterval": ("0", lambda s: s.settings.web_socket_ping_interval_s == 0),
     "LocalAuthListEnabled": ("false", lambda s: s.auth.policy.local_auth_list_enabled is False),
+    "NegativeLimitPolicy": ("Discharge", lambda s: s.settings.extra["NegativeLimitPolicy"] == "Discharge"),
 }
 
 READ_ONLY = {
@@ -89,8 +90,8 @@ READ_ONLY = {
     "SendLocalListMaxLength": "1000",
     "ChargeProfileMaxStackLevel": "8",
     "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
-    "ChargingScheduleMaxPeriods": "24",
-    "MaxChargingProfilesInstalled": "16",
+    "ChargingScheduleMaxPeriods": "48",  # the profile store's limits (StoreLimits)
+    "MaxChargingProfilesInstalled": "64",
 }
 
 
