@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import can
 
@@ -40,14 +41,14 @@ EV_PROFILES: dict[str, EvProfile] = {
 }
 
 
-def build_chademo(ev_cfg: EvseConfig, station_id: str) -> ChademoConnector:
+def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any] | None = None) -> ChademoConnector:
     """A CHAdeMO connector: the charger state machine on a python-can bus, control lines and the (emulated) power
     stage; with an emulated car on its own endpoint of the same bus when ``ev`` is configured."""
     spec = ev_cfg.can
     if spec == "virtual":
         spec = f"virtual:{station_id}-evse{ev_cfg.id}"  # one in-process bus per connector
     try:
-        charger_bus = open_bus(spec)
+        charger_bus = open_bus(spec, **(bus_kwargs or {}))
     except (ValueError, OSError, can.CanError) as e:
         raise ConfigError(f"evse[{ev_cfg.id - 1}].can: cannot open {ev_cfg.can!r}: {e}") from None
     car = None
@@ -68,7 +69,8 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str) -> ChademoConnector:
         lines: object = SerialLineIO(serial)
     else:
         lines = world.lines
-    port = ChademoPort(CanFrameBus(charger_bus), lines, world.power,  # type: ignore[arg-type]
+    frame_bus = CanFrameBus(charger_bus, threaded=not spec.startswith("virtual"))
+    port = ChademoPort(frame_bus, lines, world.power,  # type: ignore[arg-type]
                        ChargerConfig(ratings=ev_cfg.ratings))
     return ChademoConnector(port, world, port.bus)  # type: ignore[arg-type]
 

@@ -20,12 +20,20 @@ from chargepoint.hardware.interfaces import PortState
 class CanFrameBus:
     """``FrameBus`` over python-can: ``send`` transmits a standard 11-bit frame, ``recv`` never blocks."""
 
-    def __init__(self, bus: can.BusABC) -> None:
+    def __init__(self, bus: can.BusABC, threaded: bool = False) -> None:
+        """``threaded``: receive on python-can's notifier thread into a buffer. Needed for serial adapters, whose
+        ``recv(timeout=0)`` also returns None for every command acknowledgement in the byte stream (so "None" does
+        not mean "nothing pending"); the in-process virtual bus is read directly, which keeps virtual time exact."""
         self.bus = bus
         self.tx_frames = 0
         self.rx_frames = 0
         self.rx_dropped = 0
         self.tx_errors = 0
+        self._reader: can.BufferedReader | None = None
+        self._notifier: can.Notifier | None = None
+        if threaded:
+            self._reader = can.BufferedReader()
+            self._notifier = can.Notifier(bus, [self._reader], timeout=0.05)
 
     def send(self, arbitration_id: int, data: bytes) -> None:
         try:
@@ -36,7 +44,7 @@ class CanFrameBus:
 
     def recv(self) -> tuple[int, bytes] | None:
         while True:
-            msg = self.bus.recv(timeout=0)
+            msg = self._reader.get_message(timeout=0) if self._reader is not None else self.bus.recv(timeout=0)
             if msg is None:
                 return None
             if msg.is_extended_id or msg.is_error_frame or msg.is_remote_frame or msg.dlc != 8:
@@ -46,6 +54,8 @@ class CanFrameBus:
             return msg.arbitration_id, bytes(msg.data)
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.stop()
         self.bus.shutdown()
 
 
