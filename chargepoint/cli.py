@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", metavar="DIR",
                      help="where transactions and queued messages persist (default ~/.local/state/chargepoint; "
                      "'none' = persist nothing)")
+    run.add_argument("--no-grid-demo", action="store_true",
+                     help="embedded default only: the CSMS emulator does not ask for a discharge")
     run.add_argument("--no-status", action="store_true", help="no live status line even on a terminal")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging, including every OCPP frame")
     return p
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO)
     show_status = sys.stdout.isatty() and not args.no_status
     try:
-        return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None))
+        return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None,
+                                       grid_demo=not args.no_grid_demo))
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as e:
@@ -180,7 +183,8 @@ def _log_action(action: Action) -> None:
                                                         "meter_stop_wh": round(action.meter_stop_wh, 1)}})
 
 
-async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None) -> int:
+async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None,
+                      grid_demo: bool = True) -> int:
     clock = RealClock()
     store = open_store(cfg)
     assembly = build_station(cfg, clock)
@@ -221,6 +225,11 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
                 station.present_token(e.id, IdToken(e.ev.id_token))
 
     driver = asyncio.create_task(drive_cars(), name="cars")
+    demo = None
+    if emulator is not None and grid_demo:
+        from chargepoint.demo import grid_operator
+
+        demo = asyncio.create_task(grid_operator(emulator, cfg.id), name="grid-operator")
 
     async def show_status() -> None:
         assert status_out is not None
@@ -238,7 +247,7 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
             raise runner.exception()  # type: ignore[misc]
     finally:
         session.stop()
-        for t in (driver, status_task):
+        for t in (driver, status_task, demo):
             if t is not None:
                 t.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -76,7 +76,7 @@ class EvseConfig:
 @dataclass
 class CsmsConfig:
     url: str | None = None
-    ocpp: tuple[str, ...] = ("2.0.1",)
+    ocpp: tuple[str, ...] = ("2.1", "2.0.1", "1.6")  # offered, preferred first; the CSMS picks
     password: str | None = field(default=None, repr=False)
     heartbeat_interval_s: int = 300
     response_timeout_s: float = 30.0

@@ -38,7 +38,9 @@ from itertools import pairwise
 from chargepoint.energy.model import EffectiveLimits, OperationMode
 from chargepoint.hardware.interfaces import PortPhase, PortState, PowerRatings
 
-__all__ = ["LocalPolicy", "Setpoint", "arbitrate", "interpolate"]
+__all__ = ["VOLTAGE_TOLERANCE_V", "LocalPolicy", "Setpoint", "arbitrate", "interpolate"]
+
+VOLTAGE_TOLERANCE_V = 5.0  # above a voltage limit by more than this = overvoltage: no charging
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,9 @@ def arbitrate(
     discharge.append(("ev.max_discharge_current", -max(0.0, ev.ev_max_discharge_current_a or 0.0) * v))
     if not measured:
         discharge.append(("ev.voltage_unknown", 0.0))
-    if measured and ev.ev_max_voltage_v is not None and v_meas >= ev.ev_max_voltage_v:
+    # Constant-voltage regulation near the car's limit is the port's job (CHAdeMO regulates below 108.4-5); this
+    # layer only cuts charging once the measured voltage is clearly above it, so a ramp transient does not hunt.
+    if measured and ev.ev_max_voltage_v is not None and v_meas > ev.ev_max_voltage_v + VOLTAGE_TOLERANCE_V:
         charge.append(("ev.max_voltage", 0.0))
     if measured and ev.ev_min_discharge_voltage_v is not None and v_meas <= ev.ev_min_discharge_voltage_v:
         discharge.append(("ev.min_discharge_voltage", 0.0))
@@ -171,7 +175,7 @@ def arbitrate(
     charge.append(("charger.max_charge_current", max(0.0, ratings.max_charge_current_a) * v))
     discharge.append(("charger.max_discharge_power", -max(0.0, ratings.max_discharge_power_w)))
     discharge.append(("charger.max_discharge_current", -max(0.0, ratings.max_discharge_current_a) * v))
-    if measured and v_meas >= ratings.max_voltage_v:
+    if measured and v_meas > ratings.max_voltage_v + VOLTAGE_TOLERANCE_V:
         charge.append(("charger.max_voltage", 0.0))
     # the schedule
     if limits is not None:

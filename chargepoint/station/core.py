@@ -51,6 +51,7 @@ from chargepoint.station.types import (
 )
 
 CHARGING_CURRENT_THRESHOLD_A = 0.5
+SUSPEND_DEBOUNCE_S = 3.0  # a flow that pauses this briefly (e.g. charge -> discharge through 0 A) stays "Charging"
 
 
 class SetpointSource(Protocol):
@@ -79,6 +80,7 @@ class Transaction:
     parent_id: str | None = None
     ended: bool = False
     recovered: bool = False  # restored from storage after a restart; decided on the first tick
+    suspend_since: float | None = None  # when the flow stopped while Charging (debounce of direction changes)
 
     def energy_wh(self, reading: MeterReading) -> tuple[float, float]:
         return reading.import_wh - self.meter_start_wh, reading.export_wh - self.export_start_wh
@@ -365,6 +367,17 @@ class Station:
             self._end_tx(evse, StopReason.EV_DISCONNECTED, TriggerReason.EV_COMMUNICATION_LOST)
             return
         new_state = self._charging_state(evse, tx)
+        if (
+            tx.charging_state == ChargingState.CHARGING
+            and new_state in (ChargingState.SUSPENDED_EV, ChargingState.SUSPENDED_EVSE)
+            and evse.setpoint_w != 0
+        ):
+            if tx.suspend_since is None:
+                tx.suspend_since = mono
+            if mono - tx.suspend_since < SUSPEND_DEBOUNCE_S:
+                new_state = ChargingState.CHARGING
+        else:
+            tx.suspend_since = None
         if new_state != tx.charging_state:
             tx.charging_state = new_state
             self._emit(TransactionUpdated(tx.tx_id, evse.id, tx.connector_id, TriggerReason.CHARGING_STATE_CHANGED,

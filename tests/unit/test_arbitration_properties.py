@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargepoint.energy.arbitration import LocalPolicy, arbitrate
+from chargepoint.energy.arbitration import VOLTAGE_TOLERANCE_V, LocalPolicy, arbitrate
 from chargepoint.energy.model import EffectiveLimits, OperationMode
 from chargepoint.hardware.interfaces import MeterReading, PortPhase, PortState, PowerRatings
 
@@ -114,7 +114,7 @@ def test_the_setpoint_never_leaves_any_limit(
         assert w >= 0.0
     # no charge when it is not allowed
     if (soc is not None and ceiling is not None and soc >= ceiling) or (
-        measured and ev.ev_max_voltage_v is not None and ev.meter.voltage_v >= ev.ev_max_voltage_v
+        measured and ev.ev_max_voltage_v is not None and ev.meter.voltage_v > ev.ev_max_voltage_v + VOLTAGE_TOLERANCE_V
     ):
         assert w <= 0.0
     # nothing at all

@@ -168,3 +168,20 @@ def test_composite_of_the_grid_connection_is_the_sum_of_what_each_evse_will_do()
     assert mgr.store.add(from_ocpp(cap, "1.6", evse_id=0)).accepted
     sched = mgr.composite_schedule(0, now, 600)
     assert [(p.start_s, p.limit) for p in sched.periods] == [(0, 54000), (300, 30000)]
+
+
+def test_switching_charge_to_discharge_does_not_flicker_the_status() -> None:
+    from chargepoint.station.actions import StatusChanged, TransactionUpdated
+
+    station, _port, mgr, clock = rig()
+    station.drain()
+    mgr.store.add(from_ocpp(profile(-4000), "2.1", evse_id=1))
+    mgr.reevaluate(1)
+    out: list[object] = []
+    for _ in range(50):
+        clock.advance(0.1)
+        out += station.tick()
+    assert station.reading(1).current_a < 0
+    states = [a.charging_state for a in out if isinstance(a, TransactionUpdated) and a.charging_state]
+    assert states == []  # the flow reversed through 0 A without leaving "Charging"
+    assert [a for a in out if isinstance(a, StatusChanged)] == []
