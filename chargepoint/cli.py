@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "'none' = persist nothing)")
     run.add_argument("--no-grid-demo", action="store_true",
                      help="embedded default only: the CSMS emulator does not ask for a discharge")
+    run.add_argument("--grid-demo-after", metavar="SECONDS", type=_positive_float, default=20.0,
+                     help="embedded default: seconds of charging before the CSMS emulator asks for a discharge "
+                     "(default 20)")
     run.add_argument("--no-status", action="store_true", help="no live status line even on a terminal")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging, including every OCPP frame")
     return p
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     show_status = sys.stdout.isatty() and not args.no_status
     try:
         return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None,
-                                       grid_demo=not args.no_grid_demo))
+                                       grid_demo=None if args.no_grid_demo else args.grid_demo_after))
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as e:
@@ -184,7 +187,7 @@ def _log_action(action: Action) -> None:
 
 
 async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None,
-                      grid_demo: bool = True) -> int:
+                      grid_demo: float | None = 20.0) -> int:
     clock = RealClock()
     store = open_store(cfg)
     assembly = build_station(cfg, clock)
@@ -226,10 +229,10 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
 
     driver = asyncio.create_task(drive_cars(), name="cars")
     demo = None
-    if emulator is not None and grid_demo:
+    if emulator is not None and grid_demo is not None:
         from chargepoint.demo import grid_operator
 
-        demo = asyncio.create_task(grid_operator(emulator, cfg.id), name="grid-operator")
+        demo = asyncio.create_task(grid_operator(emulator, cfg.id, charge_s=grid_demo), name="grid-operator")
 
     async def show_status() -> None:
         assert status_out is not None

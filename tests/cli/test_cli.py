@@ -24,22 +24,26 @@ def run_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) 
     )
 
 
-def test_embedded_default_runs_an_authorized_session() -> None:
-    p = run_cli("run", "--duration", "6", "--no-status", "--ev-soc", "30")
+def test_embedded_default_charges_then_discharges_over_chademo() -> None:
+    """The README's main job: CSMS emulator + emulated LEAF on CHAdeMO; the CSMS asks for a discharge."""
+    p = run_cli("run", "--duration", "30", "--no-status", "--ev-soc", "60", "--grid-demo-after", "3")
     assert p.returncode == 0, p.stderr
     log = p.stderr
     assert "embedded CSMS emulator listening" in log
     assert "BootNotification: Accepted" in log
     assert "transaction started" in log
-    # the final status line shows energy delivered into the car
+    assert "discharge 3.0 kW" in log and "-> Accepted" in log
+    # the final status line: energy went into the car, then came out of it, and the flow is now negative
     final = next(line for line in log.splitlines() if "stopped:" in line)
     kwh_in = float(final.split(" in ")[1].split(" kWh")[0])
-    assert kwh_in > 0
+    kwh_out = float(final.split(" out ")[1].split(" kWh")[0])
+    kw = float(final.split(" kW")[0].split()[-1])
+    assert kwh_in > 0 and kwh_out > 0 and kw < 0, final
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_embedded_default_json_logs_per_version(version: str) -> None:
-    p = run_cli("run", "--duration", "4", "--ocpp", version, "--log-format", "json")
+    p = run_cli("run", "--duration", "4", "--ocpp", version, "--log-format", "json", "--protocol", "direct")
     assert p.returncode == 0, p.stderr
     records = [json.loads(line) for line in p.stderr.splitlines() if line.strip()]
     assert records, "no log records"
