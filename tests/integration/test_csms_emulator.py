@@ -17,7 +17,6 @@ import ocpp.v16
 import ocpp.v21
 import ocpp.v201
 import pytest
-from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import (
     InternalError,
     NotSupportedError,
@@ -39,6 +38,7 @@ from websockets.headers import build_authorization_basic
 from websockets.typing import Subprotocol
 
 from chargepoint.clock import parse_iso
+from chargepoint.ocpp.keyfix import _library_snake_to_camel as snake_to_camel_case  # the library's original
 from hil.emulators.csms import CallError, CsmsBehaviour, CsmsEmulator, StationNotConnected, default_actions
 from hil.emulators.csms_connection import RecordingConnection
 from hil.emulators.csms_endpoints import ENDPOINTS
