@@ -190,7 +190,7 @@ def station_config(station_id: str, protocol: str, evses: int) -> StationConfig:
     return StationConfig(
         id=station_id,
         csms=CsmsConfig(ocpp=(VERSIONS[protocol],), backoff_initial_s=0.2, backoff_max_s=1.0, response_timeout_s=10.0),
-        evses=[EvseConfig(i, ev=EvConfig()) for i in range(1, evses + 1)],
+        evses=[EvseConfig(i, protocol="direct", ev=EvConfig()) for i in range(1, evses + 1)],
         metering=MeteringConfig(sample_interval_s=1),
     )
 
