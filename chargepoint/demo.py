@@ -65,10 +65,14 @@ async def grid_operator(csms: CsmsEmulator, station_id: str, charge_s: float = 2
                             lambda p: p.get("transactionInfo", {}).get("chargingState") == "Charging", timeout=10**6)
     log.info("CSMS: the car is charging; a discharge request follows in %.0f s", charge_s)
     await asyncio.sleep(charge_s)
-    await enable_negative_limits(csms, station_id, version)
     start = iso(csms_now(csms) - timedelta(seconds=1))
     action, payload = discharge_profile(version, discharge_w, start, discharge_s)
-    res = await csms.call(station_id, action, payload)
+    try:
+        await enable_negative_limits(csms, station_id, version)
+        res = await csms.call(station_id, action, payload)
+    except Exception as e:  # the demo must say why it could not ask, not die silently
+        log.error("CSMS: the discharge request failed: %s", e)
+        return
     log.info("CSMS (grid operator): discharge %.1f kW for %d s -> %s", -discharge_w / 1000, discharge_s,
              res.get("status"), extra={"fields": {"event": "discharge_request", "watts": discharge_w}})
 
