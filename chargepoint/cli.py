@@ -211,20 +211,22 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    # The emulated cars are plugged in before the session starts, so a transaction recovered from the store sees
+    # its car on the station's first tick and continues (without a car it would end with PowerLoss).
+    for e in cfg.evses:
+        if e.ev is not None:
+            plug = getattr(assembly.ports[e.id], "plug_in", None)
+            if plug is not None:
+                plug()
     runner = asyncio.create_task(session.run(), name="session")
 
     async def drive_cars() -> None:
         nonlocal ever_accepted
-        for e in cfg.evses:
-            if e.ev is not None:
-                port = assembly.ports[e.id]
-                plug = getattr(port, "plug_in", None)
-                if plug is not None:
-                    plug()
         await session.wait_accepted(timeout=10**9)
         ever_accepted = True
         for e in cfg.evses:
-            if e.ev is not None:
+            # Not where a recovered transaction runs: presenting its own token again would stop it (Local).
+            if e.ev is not None and station.evse(e.id).tx is None:
                 station.present_token(e.id, IdToken(e.ev.id_token))
 
     driver = asyncio.create_task(drive_cars(), name="cars")
