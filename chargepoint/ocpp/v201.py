@@ -38,6 +38,7 @@ from chargepoint.ocpp.security_v201 import SIGN_TRIGGERS, V201Security
 from chargepoint.ocpp.strict import StrictRouter
 from chargepoint.ocpp.v201_convert import auth_info, id_token_type, meter_values, parse_time
 from chargepoint.ocpp.v201_handlers import V201Handlers
+from chargepoint.ocpp.v201_smart import V201SmartCharging
 from chargepoint.ocpp.v201_variables import bind, connector_status_201, device_model_for
 from chargepoint.station.actions import (
     Action,
@@ -107,14 +108,14 @@ _STATES: weakref.WeakKeyDictionary[Station, _StationState] = weakref.WeakKeyDict
 _LIB = ocpp.charge_point.ChargePoint
 
 
-class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201Security, ocpp.v201.ChargePoint):
+class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201SmartCharging, V201Security, ocpp.v201.ChargePoint):
     version: ClassVar[str] = "2.0.1"
     subprotocol: ClassVar[str] = "ocpp2.0.1"
     ocpp_module: ClassVar[ModuleType] = ocpp.v201
 
     # The mixins declare these for type checking only; bind the library's implementations explicitly so that no
     # stub earlier in the MRO can ever shadow them.
-    start = _LIB.start
+    start = V201SmartCharging.run_connection  # the library's receive loop + smart-charging duties
     _send = _LIB._send
     _handle_call = _LIB._handle_call
 
@@ -152,6 +153,7 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201Security, ocpp.v2
             bind(device_model, hooks, self)
         self.device_model = device_model
         self.bind_security()
+        self.bind_smart_charging()
         self._state = _STATES.setdefault(station, _StationState())
         self._status_sent: dict[tuple[int, int], str] = {}
         self._tx_lock = asyncio.Lock()
@@ -257,6 +259,7 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201Security, ocpp.v2
 
     async def _transaction_event(self, action: TransactionStarted | TransactionUpdated | TransactionEnded,
                                  offline: bool = False) -> None:
+        self.smart_transaction_action(action)
         async with self._tx_lock:  # seqNo assignment and sending are one step
             seq = self._state.seq.get(action.tx_id, 0)
             payload = self._tx_payload(action, seq)

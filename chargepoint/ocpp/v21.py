@@ -16,12 +16,13 @@ from typing import ClassVar
 import ocpp.v21
 
 from chargepoint.ocpp import keyfix
+from chargepoint.ocpp.v21_v2x import V21V2X
 from chargepoint.ocpp.v201 import V201Adapter
 
 keyfix.install()
 
 
-class V21Adapter(V201Adapter):
+class V21Adapter(V21V2X, V201Adapter):
     version: ClassVar[str] = "2.1"
     subprotocol: ClassVar[str] = "ocpp2.1"
     ocpp_module = ocpp.v21
