@@ -127,7 +127,7 @@ async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
     return found
 
 
-async def run(trials: int, tick_s: float) -> tuple[list[float], list[float]]:
+async def run(trials: int, tick_s: float) -> tuple[list[float], list[float], list[float]]:
     stamps = Stamps()
     async with CsmsEmulator(protocols=("ocpp2.1",), max_frames=2000) as csms:
         cfg = StationConfig(id=STATION, data_dir=None, csms=CsmsConfig(ocpp=("2.1",), backoff_initial_s=0.2),
@@ -155,7 +155,7 @@ async def run(trials: int, tick_s: float) -> tuple[list[float], list[float]]:
             await _until(lambda: port.port.state().meter.current_a < -2 or None, 30, "discharge")
             # the car's 0x200 discharge limit ramps up first: start once it allows both setpoints
             await _until(lambda: (port.port.state().ev_max_discharge_current_a or 0) >= 14 or None, 30, "0x200")
-            software, wire = [], []
+            software, response, wire = [], [], []
             rng = random.Random(1)
             for n in range(trials):
                 watts = SETPOINTS[n % 2]
@@ -176,9 +176,27 @@ async def run(trials: int, tick_s: float) -> tuple[list[float], list[float]]:
                                 return t
                     return None
 
-                wire.append(await _until(frame_after, 5, f"CAN frame for trial {n}") - rx)
+                def first_response(rx: float = rx, applied: float = applied) -> float | None:
+                    """The first 0x208 after rx whose current moved >= 1 A towards the new value (the charger
+                    started to follow; the rest is the power stage's ramp)."""
+                    with stamps.lock:
+                        before = [a for t, a, _v in stamps.frames if t < rx]
+                        if not before:
+                            return None
+                        start = before[-1]
+                        for t, amps, volts in stamps.frames:
+                            if t >= rx and volts > 0:
+                                target = abs(applied) / volts
+                                if abs(amps - start) >= 1.0 and (amps - start) * (target - start) > 0:
+                                    return t
+                    return None
+
+                settled = await _until(frame_after, 5, f"CAN frame for trial {n}")
+                first = first_response()
+                wire.append(settled - rx)
+                response.append((first if first is not None else settled) - rx)
                 with stamps.lock:
-                    stamps.frames.clear()
+                    del stamps.frames[:-1]  # keep the last frame: the next trial's "before" value
         finally:
             session.stop()
             with contextlib.suppress(Exception):
@@ -186,7 +204,7 @@ async def run(trials: int, tick_s: float) -> tuple[list[float], list[float]]:
             notifier.stop()
             listener_bus.shutdown()
             port.close()
-    return software, wire
+    return software, response, wire
 
 
 def pct(values: list[float], q: float) -> float:
@@ -200,9 +218,11 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=0.1, help="station tick in seconds (the app's default: 0.1)")
     parser.add_argument("--markdown", action="store_true", help="print a table row for docs/benchmarks.md")
     args = parser.parse_args()
-    software, wire = asyncio.run(run(args.trials, args.tick))
+    software, response, wire = asyncio.run(run(args.trials, args.tick))
     print(f"python {platform.python_version()}, {args.trials} trials, station tick {args.tick * 1000:.0f} ms")
-    for name, xs in (("frame received -> port.set_setpoint_w", software), ("frame received -> CAN 0x208", wire)):
+    for name, xs in (("frame received -> port.set_setpoint_w", software),
+                     ("frame received -> first CAN 0x208 following it", response),
+                     ("frame received -> CAN 0x208 at the new current (+-1 A)", wire)):
         ms = [x * 1000 for x in xs]
         print(f"{name}: p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
               f"max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms")

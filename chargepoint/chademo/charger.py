@@ -66,6 +66,9 @@ _PRE_D2 = frozenset(
 )
 
 
+
+TX_EARLY_S = 0.02  # how early (s) a step may send the cyclic frames; well inside CHAdeMO's 100 ms +- 10 ms
+
 class ChademoCharger(ChargerSession):
     """The charger side of one CHAdeMO connector."""
 
@@ -96,7 +99,7 @@ class ChademoCharger(ChargerSession):
             self._reset_session()
 
     # ------------------------------------------------------------------------------------------------ step
-    def step(self, now: float, inputs: ChargerInputs) -> ChargerActions:
+    def step(self, now: float, inputs: ChargerInputs, transmit: bool = True) -> ChargerActions:
         """Advance to ``now`` with this step's hardware inputs; return the commands and frames due."""
         self._now = now
         if self.phase is P.IDLE:
@@ -114,7 +117,7 @@ class ChademoCharger(ChargerSession):
         current, vlimit = self._power_target(now, inputs)
         self._current_cmd = current
         self._vlimit_cmd = vlimit
-        frames = self._transmit(now, inputs)
+        frames = self._transmit(now, inputs) if transmit else ()
         return ChargerActions(
             frames=frames,
             d1=self._d1,
@@ -459,7 +462,12 @@ class ChademoCharger(ChargerSession):
         return -min(magnitude, self.ev_discharge_limit_a)
 
     def _transmit(self, now: float, inp: ChargerInputs) -> tuple[EvseFrame, ...]:
-        if not self._tx_enabled or now < self._next_tx - 1e-6:  # tolerate float drift of the clock
+        # A step up to TX_EARLY_S (at most half the step interval) before the deadline sends: the station's
+        # real-time tick jitters by a few ms, and a tick that arrives 1 ms early must not push the frame a whole
+        # cycle later (a 200 ms gap on the bus).
+        last, self._t_last_tx_check = self._t_last_tx_check, now
+        early = TX_EARLY_S if last is None else min(TX_EARLY_S, 0.5 * max(0.0, now - last))
+        if not self._tx_enabled or now < self._next_tx - max(early, 1e-6):
             return ()
         cycle = self.timeouts.cycle_s
         self._next_tx += cycle

@@ -61,6 +61,7 @@ class ChargerSession:
         self._t_d1 = 0.0
         self._t_last_status: float | None = None
         self._tx_enabled = False
+        self._t_last_tx_check: float | None = None
         self._next_tx = 0.0
         self._d1 = False
         self._d2 = False

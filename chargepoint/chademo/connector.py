@@ -72,8 +72,10 @@ class ChademoConnector:
         self.port = port
         self.world = world
         self.bus = bus
+        self._last_step: float | None = None
 
     def step(self, now: float) -> PortState:
+        self._last_step = now
         if self.world is not None:
             self.world.step(now, self.port.last_actions)
         return self.port.step(now)
@@ -83,6 +85,14 @@ class ChademoConnector:
 
     def set_setpoint_w(self, watts: float) -> None:
         self.port.set_setpoint_w(watts)
+
+    def apply_now(self, now: float) -> None:
+        """Run one control step at once (out of the station's tick) so a new setpoint reaches the power stage
+        without waiting for the next cycle. Frames still leave only on the charger's own 100 ms schedule."""
+        if self._last_step is not None and now > self._last_step:
+            if self.world is not None:
+                self.world.step(now, self.port.last_actions)
+            self.port.step(now, transmit=False)
 
     def unlock(self) -> bool:
         return self.port.unlock()

@@ -118,7 +118,9 @@ class ChademoPort:
     def emergency_stop(self) -> None:
         self.charger.emergency_stop()
 
-    def step(self, now: float) -> PortState:
+    def step(self, now: float, transmit: bool = True) -> PortState:
+        """Receive, run the state machine and command the hardware. ``transmit=False`` runs a control-only step
+        (a setpoint applied between cycles): the cyclic frames wait for their regular step."""
         ch = self.charger
         dt = 0.0 if self._t is None else max(0.0, now - self._t)
         self._t = now
@@ -160,7 +162,7 @@ class ChademoPort:
             estop=self._get("estop"),
             internal_fault=self._get("internal_fault"),
         )
-        actions = ch.step(now, inputs)
+        actions = ch.step(now, inputs, transmit=transmit)
         self._apply(actions)
         return self.state(plugged)
 

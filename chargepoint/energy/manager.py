@@ -88,7 +88,11 @@ class EnergyManager:
             watts = self.setpoint_for(evse, now)
             evse.setpoint_w = watts
             if evse.tx is not None and evse.tx.authorized:
-                evse.connector.port.set_setpoint_w(watts)
+                port = evse.connector.port
+                port.set_setpoint_w(watts)
+                apply_now = getattr(port, "apply_now", None)
+                if apply_now is not None:  # e.g. CHAdeMO: command the power stage now, not at the next tick
+                    apply_now(self.station.clock.monotonic())
 
     def conversion_voltage(self, evse_id: int) -> float:
         """The voltage that converts A <-> W for an EVSE. DC: the metered one while it is known (a current limit
