@@ -15,15 +15,13 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Protocol
+from dataclasses import replace
+from datetime import timedelta
 
 from chargepoint.clock import Clock
 from chargepoint.hardware.interfaces import ConnectorPort, MeterReading, PortPhase, PortState
 from chargepoint.station.actions import (
     Action,
-    AuthorizeRequest,
     MeterValuesReport,
     RebootRequested,
     StatusChanged,
@@ -32,117 +30,33 @@ from chargepoint.station.actions import (
     TransactionUpdated,
 )
 from chargepoint.station.auth import Authorizer
+from chargepoint.station.commands import StationCommands
 from chargepoint.station.metering import build_sample, next_aligned
+from chargepoint.station.model import (
+    Connector,
+    Evse,
+    SetpointSource,
+    StationCounters,
+    Transaction,
+    _AuthWait,
+)
 from chargepoint.station.settings import StationSettings, TxPoint
 from chargepoint.station.types import (
-    AuthInfo,
-    AuthStatus,
     ChargingState,
-    CommandStatus,
     ConnectorStatus,
     FaultInfo,
-    IdToken,
     MeterSample,
     ReadingContext,
     ResetKind,
     StopReason,
     TriggerReason,
-    UnlockResult,
 )
 
 CHARGING_CURRENT_THRESHOLD_A = 0.5
 SUSPEND_DEBOUNCE_S = 3.0  # a flow that pauses this briefly (e.g. charge -> discharge through 0 A) stays "Charging"
 
 
-class SetpointSource(Protocol):
-    """Whatever decides each EVSE's signed setpoint every tick (the energy manager)."""
-
-    def setpoint_for(self, evse: Evse, now: datetime) -> float: ...
-
-    def transaction_ended(self, tx_id: str) -> None:
-        """A transaction ended (its transaction-bound charging profiles go)."""
-
-
-@dataclass
-class Transaction:
-    tx_id: str
-    evse_id: int
-    connector_id: int
-    id_token: IdToken | None
-    started_mono: float
-    started_at: datetime
-    meter_start_wh: float
-    export_start_wh: float
-    authorized: bool
-    remote_start_id: int | None = None
-    charging_state: ChargingState = ChargingState.EV_CONNECTED
-    next_sample_mono: float | None = None
-    parent_id: str | None = None
-    ended: bool = False
-    recovered: bool = False  # restored from storage after a restart; decided on the first tick
-    suspend_since: float | None = None  # when the flow stopped while Charging (debounce of direction changes)
-
-    def energy_wh(self, reading: MeterReading) -> tuple[float, float]:
-        return reading.import_wh - self.meter_start_wh, reading.export_wh - self.export_start_wh
-
-
-@dataclass
-class PendingAuth:
-    """An identification (local token or remote start) waiting for the car to be plugged in."""
-
-    id_token: IdToken
-    info: AuthInfo | None  # None while the CSMS has not answered yet
-    expires_mono: float
-    remote_start_id: int | None = None
-    remote: bool = False
-
-
-@dataclass
-class Connector:
-    evse_id: int
-    connector_id: int
-    port: ConnectorPort
-    operative: bool = True
-    pending_operative: bool | None = None
-    reported: ConnectorStatus | None = None
-    state: PortState | None = None
-    fault: FaultInfo | None = None
-
-
-@dataclass
-class Evse:
-    id: int
-    connectors: list[Connector]
-    operative: bool = True
-    pending_operative: bool | None = None
-    tx: Transaction | None = None
-    pending: PendingAuth | None = None
-    setpoint_w: float = float("inf")  # signed; +inf = as much as the car and the charger allow
-    session_done: bool = False  # a transaction ended (or was refused) and the car is still plugged
-
-    @property
-    def connector(self) -> Connector:
-        return self.connectors[0]
-
-
-@dataclass
-class _AuthWait:
-    ref: int
-    evse_id: int | None
-    id_token: IdToken
-    purpose: str  # "start" | "stop" | "remote_start"
-    remote_start_id: int | None = None
-
-
-@dataclass
-class StationCounters:
-    transactions_started: int = 0
-    transactions_ended: int = 0
-    status_changes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-
-class Station:
+class Station(StationCommands):
     def __init__(
         self,
         ports: dict[int, list[ConnectorPort]],
@@ -517,188 +431,3 @@ class Station:
             else:
                 self._emit(MeterValuesReport(evse.id, evse.connector.connector_id, None, (sample,),
                                              ReadingContext.TRIGGER))
-
-    # ------------------------------------------------------------------ authorization
-    def present_token(self, evse_id: int, id_token: IdToken) -> None:
-        """A user presents an RFID card (or app token) at an EVSE."""
-        evse = self.evse(evse_id)
-        tx = evse.tx
-        if tx is not None and tx.authorized:
-            if tx.id_token is not None and tx.id_token.id == id_token.id:
-                self._local_stop(evse)
-                return
-            # A different token may stop the session when it shares the parent id: ask before deciding.
-            self._request_auth(evse.id, id_token, "stop")
-            return
-        if not self._is_operative(evse):
-            return
-        self._request_auth(evse.id, id_token, "start")
-
-    def _request_auth(self, evse_id: int | None, id_token: IdToken, purpose: str,
-                      remote_start_id: int | None = None) -> None:
-        info = self.auth.local_decision(id_token.id, self.clock.now(), self.online)
-        ref = next(self._refs)
-        wait = _AuthWait(ref, evse_id, id_token, purpose, remote_start_id)
-        if info is not None:
-            self._apply_auth(wait, info)
-            return
-        self._auth_waits[ref] = wait
-        if evse_id is not None and purpose != "stop":
-            evse = self.evse(evse_id)
-            evse.pending = PendingAuth(id_token, None, self.clock.monotonic() + self.settings.connection_timeout_s,
-                                       remote_start_id, purpose == "remote_start")
-        self._emit(AuthorizeRequest(ref, id_token))
-
-    def authorize_result(self, ref: int, info: AuthInfo | None) -> None:
-        """The CSMS answered an AuthorizeRequest (``None``: no answer, e.g. offline or time-out)."""
-        wait = self._auth_waits.pop(ref, None)
-        if wait is None:
-            return
-        if info is None:
-            info = self.auth.local_decision(wait.id_token.id, self.clock.now(), online=False)
-            if info is None:
-                info = AuthInfo(AuthStatus.INVALID)
-        else:
-            self.auth.remember(wait.id_token.id, info)
-        self._apply_auth(wait, info)
-
-    def _apply_auth(self, wait: _AuthWait, info: AuthInfo) -> None:
-        if wait.evse_id is None:
-            return
-        evse = self.evse(wait.evse_id)
-        if wait.purpose == "stop":
-            tx = evse.tx
-            if tx is not None and info.accepted and tx.parent_id and info.parent_id == tx.parent_id:
-                self._local_stop(evse)
-            return
-        if not info.accepted:
-            if evse.pending is not None and evse.pending.id_token == wait.id_token:
-                evse.pending = None
-            if evse.tx is not None and not evse.tx.authorized and self.settings.stop_transaction_on_invalid_id:
-                self._end_tx(evse, StopReason.DE_AUTHORIZED, TriggerReason.DEAUTHORIZED)
-            return
-        evse.pending = PendingAuth(wait.id_token, info, self.clock.monotonic() + self.settings.connection_timeout_s,
-                                   wait.remote_start_id, wait.purpose == "remote_start")
-
-    def deauthorize(self, tx_id: str) -> None:
-        """The CSMS answered a transaction's id token as not accepted (1.6 StartTransaction idTagInfo, 2.x)."""
-        tx = self.find_tx(tx_id)
-        if tx is None:
-            return
-        evse = self.evse(tx.evse_id)
-        if self.settings.stop_transaction_on_invalid_id:
-            self._end_tx(evse, StopReason.DE_AUTHORIZED, TriggerReason.DEAUTHORIZED)
-        else:
-            tx.authorized = False
-            evse.connector.port.set_session_enabled(False)
-
-    def _local_stop(self, evse: Evse) -> None:
-        self._end_tx(evse, StopReason.LOCAL, TriggerReason.STOP_AUTHORIZED)
-
-    # ------------------------------------------------------------------ remote commands
-    def remote_start(self, id_token: IdToken, evse_id: int | None, remote_start_id: int | None = None) -> CommandStatus:
-        """RemoteStartTransaction / RequestStartTransaction."""
-        if evse_id is None:
-            candidates = [e for e in self.evses.values() if (e.tx is None or not e.tx.authorized)
-                          and self._is_operative(e) and e.connector.fault is None]
-            if not candidates:
-                return CommandStatus.REJECTED
-            # a car already waiting in a not yet authorized transaction (EVConnected start point) goes first
-            evse = min(candidates, key=lambda e: e.tx is None)
-        else:
-            if evse_id not in self.evses:
-                return CommandStatus.REJECTED
-            evse = self.evses[evse_id]
-        if evse.tx is not None and evse.tx.authorized:
-            return CommandStatus.REJECTED
-        if not self._is_operative(evse) or evse.connector.fault is not None:
-            return CommandStatus.REJECTED
-        if self.authorize_remote_start:
-            self._request_auth(evse.id, id_token, "remote_start", remote_start_id)
-        else:
-            self._apply_auth(_AuthWait(0, evse.id, id_token, "remote_start", remote_start_id),
-                             AuthInfo(AuthStatus.ACCEPTED))
-        return CommandStatus.ACCEPTED
-
-    def remote_stop(self, tx_id: str) -> CommandStatus:
-        tx = self.find_tx(tx_id)
-        if tx is None:
-            return CommandStatus.REJECTED
-        self._end_tx(self.evse(tx.evse_id), StopReason.REMOTE, TriggerReason.REMOTE_STOP)
-        return CommandStatus.ACCEPTED
-
-    def stop_all(self, reason: StopReason, trigger: TriggerReason = TriggerReason.ABNORMAL_CONDITION) -> None:
-        for evse in self.evses.values():
-            if evse.tx is not None:
-                self._end_tx(evse, reason, trigger)
-
-    def unlock(self, evse_id: int, connector_id: int = 1) -> UnlockResult:
-        try:
-            conn = self.connector(evse_id, connector_id)
-        except KeyError:
-            return UnlockResult.UNKNOWN_CONNECTOR
-        evse = self.evse(evse_id)
-        if evse.tx is not None:
-            self._end_tx(evse, StopReason.UNLOCK_COMMAND, TriggerReason.UNLOCK_COMMAND)
-        return UnlockResult.UNLOCKED if conn.port.unlock() else UnlockResult.UNLOCK_FAILED
-
-    def change_availability(self, operative: bool, evse_id: int | None = None,
-                            connector_id: int | None = None) -> CommandStatus:
-        """ChangeAvailability: evse_id None/0 = the whole station. Scheduled while a transaction runs."""
-        if evse_id in (None, 0):
-            targets = list(self.evses.values())
-            self.operative = True if operative else self.operative
-        else:
-            if evse_id not in self.evses:
-                return CommandStatus.REJECTED
-            if connector_id not in (None, 0) and connector_id is not None:
-                try:
-                    self.connector(evse_id, connector_id)
-                except KeyError:
-                    return CommandStatus.REJECTED
-            targets = [self.evses[evse_id]]
-        scheduled = False
-        for evse in targets:
-            if evse.tx is not None and not operative:
-                evse.pending_operative = operative
-                scheduled = True
-            else:
-                evse.operative = operative
-                evse.pending_operative = None
-                if operative:
-                    evse.connector.operative = True
-        if evse_id in (None, 0):
-            self._pending_station_operative = operative if scheduled else None
-        if evse_id in (None, 0) and not scheduled:
-            self.operative = operative
-            if operative:
-                for evse in targets:
-                    evse.operative = True
-        for evse in targets:
-            self._report_status(evse)
-        return CommandStatus.SCHEDULED if scheduled else CommandStatus.ACCEPTED
-
-    def _apply_pending_availability(self, evse: Evse) -> None:
-        if evse.pending_operative is not None and evse.tx is None:
-            evse.operative = evse.pending_operative
-            evse.pending_operative = None
-
-    def reset(self, kind: ResetKind) -> CommandStatus:
-        """Hard/Soft (1.6) and Immediate (2.x) stop running transactions now; OnIdle waits for them."""
-        busy = bool(self.transactions())
-        if kind == ResetKind.ON_IDLE and busy:
-            self._pending_reset = kind
-            return CommandStatus.SCHEDULED
-        reason = {
-            ResetKind.HARD: StopReason.HARD_RESET,
-            ResetKind.SOFT: StopReason.SOFT_RESET,
-            ResetKind.IMMEDIATE: StopReason.IMMEDIATE_RESET,
-        }.get(kind, StopReason.REBOOT)
-        self.stop_all(reason, TriggerReason.RESET_COMMAND)
-        self._pending_reset = None  # this reboot also carries out an OnIdle reset scheduled earlier
-        self._emit(RebootRequested(kind))
-        return CommandStatus.ACCEPTED
-
-    def set_setpoint(self, evse_id: int, watts: float) -> None:
-        """The signed setpoint from energy arbitration (+ charge, - discharge)."""
-        self.evse(evse_id).setpoint_w = watts
