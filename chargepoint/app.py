@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any
                               f"(--ev none) with {ev_cfg.can!r} and a real or external car")
         model = EV_MODELS.get(ev_cfg.ev.profile, EV_MODELS["leaf40"])
         car = CarOnBus(EvEmulator(model, soc=ev_cfg.ev.soc, seed=ev_cfg.id), open_bus(spec))
-    world = EmulatedChademoWorld(car)
+    fault_dir = os.environ.get("CHARGEPOINT_FAULT_DIR")  # test hook, see hil/emulators/chademo_world.py
+    fault_file = Path(fault_dir) / f"{station_id}-evse{ev_cfg.id}.can-silence" if fault_dir and car else None
+    world = EmulatedChademoWorld(car, fault_file=fault_file)
     serial_port = check_io_spec(ev_cfg.io)
     if serial_port:
         serial = SerialLines(serial_port)

@@ -15,10 +15,12 @@ import contextlib
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from chargepoint import __version__
 from chargepoint.app import build_session, build_station, open_store
+from chargepoint.autogen import AutoSessions, AutoTiming
 from chargepoint.clock import RealClock
 from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, check_io_spec, load_config
 from chargepoint.hardware.can import parse_bus_spec
@@ -70,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--grid-demo-after", metavar="SECONDS", type=_positive_float, default=20.0,
                      help="embedded default: seconds of charging before the CSMS emulator asks for a discharge "
                      "(default 20)")
+    run.add_argument("--auto-sessions", metavar="N", nargs="?", type=_count, const=-1,
+                     help="generate transactions on every EVSE with an emulated car: plug in, present its token, "
+                     "charge for a random time, stop by unplugging or by the same token, wait, repeat; stop after N "
+                     "transactions (then stay idle), without N never; survives restarts")
+    run.add_argument("--seed", type=int, default=0, help="random seed of --auto-sessions (default 0)")
+    run.add_argument("--auto-charge", metavar="MIN[:MAX]", type=_span, default=(20.0, 120.0),
+                     help="seconds an --auto-sessions transaction lasts (default 20:120)")
+    run.add_argument("--auto-idle", metavar="MIN[:MAX]", type=_span, default=(5.0, 30.0),
+                     help="seconds an EVSE stays free between two --auto-sessions cars (default 5:30)")
     run.add_argument("--no-status", action="store_true", help="no live status line even on a terminal")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging, including every OCPP frame")
     return p
@@ -83,6 +94,38 @@ def _positive_float(text: str) -> float:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _span(text: str) -> tuple[float, float]:
+    lo_text, _, hi_text = text.partition(":")
+    try:
+        lo = float(lo_text)
+        hi = float(hi_text) if hi_text else lo
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or MIN:MAX, got {text!r}") from None
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text}")
+    return lo, hi
+
+
+def auto_sessions_options(args: argparse.Namespace) -> AutoSessionsOptions | None:
+    if args.auto_sessions is None:
+        return None
+    lo, hi = args.auto_idle
+    # plugged -> token and stopped -> unplugged take up to 3 s, never longer than the pause between two cars
+    handling = (min(0.5, lo), min(3.0, hi))
+    timing = AutoTiming(idle_s=args.auto_idle, charge_s=args.auto_charge, token_s=handling, unplug_s=handling)
+    return AutoSessionsOptions(None if args.auto_sessions < 0 else args.auto_sessions, args.seed, timing)
 
 
 def _percent(text: str) -> float:
@@ -148,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     show_status = sys.stdout.isatty() and not args.no_status
     try:
         return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None,
-                                       grid_demo=None if args.no_grid_demo else args.grid_demo_after))
+                                       grid_demo=None if args.no_grid_demo else args.grid_demo_after,
+                                       auto=auto_sessions_options(args)))
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as e:
@@ -186,8 +230,15 @@ def _log_action(action: Action) -> None:
                                                         "meter_stop_wh": round(action.meter_stop_wh, 1)}})
 
 
+@dataclass(frozen=True)
+class AutoSessionsOptions:
+    limit: int | None  # None: for ever
+    seed: int
+    timing: AutoTiming
+
+
 async def run_station(cfg: StationConfig, duration: float | None, status_out: TextIO | None,
-                      grid_demo: float | None = 20.0) -> int:
+                      grid_demo: float | None = 20.0, auto: AutoSessionsOptions | None = None) -> int:
     clock = RealClock()
     store = open_store(cfg)
     assembly = build_station(cfg, clock)
@@ -213,11 +264,19 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
 
     # The emulated cars are plugged in before the session starts, so a transaction recovered from the store sees
     # its car on the station's first tick and continues (without a car it would end with PowerLoss).
-    for e in cfg.evses:
-        if e.ev is not None:
-            plug = getattr(assembly.ports[e.id], "plug_in", None)
-            if plug is not None:
-                plug()
+    cars: dict[int, Any] = {e.id: assembly.ports[e.id] for e in cfg.evses  # EmulatedPlug ports
+                            if e.ev is not None and hasattr(assembly.ports[e.id], "plug_in")}
+    generator = None
+    if auto is not None:
+        tokens = {e.id: e.ev.id_token for e in cfg.evses if e.ev is not None}
+        generator = AutoSessions(station, cars, tokens, seed=auto.seed, limit=auto.limit, timing=auto.timing,
+                                 store=store)
+        generator.resume(store.transactions() if store is not None else [], clock.monotonic())
+        log.info("auto-sessions on %d EVSE(s), seed %d, limit %s", len(generator.cars), auto.seed,
+                 "none" if auto.limit is None else auto.limit)
+    else:
+        for port in cars.values():
+            port.plug_in()
     runner = asyncio.create_task(session.run(), name="session")
 
     async def drive_cars() -> None:
@@ -226,10 +285,16 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
         ever_accepted = True
         for e in cfg.evses:
             # Not where a recovered transaction runs: presenting its own token again would stop it (Local).
-            if e.ev is not None and station.evse(e.id).tx is None:
+            if e.ev is not None and generator is None and station.evse(e.id).tx is None:
                 station.present_token(e.id, IdToken(e.ev.id_token))
 
+    async def generate_sessions(generator: AutoSessions) -> None:
+        while True:  # every 100 ms; the generator keeps its own timers
+            generator.step(clock.monotonic())
+            await asyncio.sleep(0.1)
+
     driver = asyncio.create_task(drive_cars(), name="cars")
+    auto_task = asyncio.create_task(generate_sessions(generator), name="auto-sessions") if generator else None
     demo = None
     if emulator is not None and grid_demo is not None:
         from chargepoint.demo import grid_operator
@@ -252,7 +317,7 @@ async def run_station(cfg: StationConfig, duration: float | None, status_out: Te
             raise runner.exception()  # type: ignore[misc]
     finally:
         session.stop()
-        for t in (driver, status_task, demo):
+        for t in (driver, auto_task, status_task, demo):
             if t is not None:
                 t.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -5,16 +5,23 @@
 (:class:`~hil.emulators.ev.EvEmulator`) on its OWN python-can bus endpoint: the charger and the car exchange real
 CAN frames through python-can (``virtual`` in-process, or any other interface). To the charger it offers the
 ``LineIO`` and ``PowerStage`` objects :class:`~chargepoint.chademo.port.ChademoPort` drives.
+
+Fault injection into a station running in another process (chaos tests): with ``fault_file`` set, the car goes
+silent on CAN (:attr:`~hil.emulators.ev_profiles.EvFault.CAN_SILENCE`) for as long as that file exists. The
+station's CLI sets it to ``$CHARGEPOINT_FAULT_DIR/<station id>-evse<N>.can-silence`` when that variable is set
+(chargepoint/app.py); nothing else reads it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import can
 
 from chargepoint.chademo.charger_types import ChargerActions
 from chargepoint.chademo.codec import CodecError, decode, encode
 from hil.emulators.chademo_pair import DcLink
-from hil.emulators.ev import EvActions, EvEmulator
+from hil.emulators.ev import EvActions, EvEmulator, EvFault
 
 EV_MODELS = {"leaf24": "leaf24-aze0", "leaf40": "leaf40-ze1", "leaf62": "leaf62-ze1"}
 SUBSTEP_S = 0.02  # physics resolution inside one 100 ms station cycle
@@ -102,8 +109,10 @@ class _Power:
 
 
 class EmulatedChademoWorld:
-    def __init__(self, car: CarOnBus | None, link: DcLink | None = None, plugged: bool = False) -> None:
+    def __init__(self, car: CarOnBus | None, link: DcLink | None = None, plugged: bool = False,
+                 fault_file: Path | None = None) -> None:
         self.car = car
+        self.fault_file = fault_file
         self.link = link or DcLink()
         self.plugged = plugged
         self.lines = _Lines(self)
@@ -128,6 +137,11 @@ class EmulatedChademoWorld:
             voltage_limit_v=actions.voltage_limit_v, fast_cut=actions.fast_cut,
         )
         car = self.car if self.plugged else None
+        if self.fault_file is not None and self.car is not None:
+            if self.fault_file.exists():
+                self.car.ev.inject(EvFault.CAN_SILENCE)
+            else:
+                self.car.ev.clear(EvFault.CAN_SILENCE)
         if car is not None:
             car.receive(now)
         while t < now - 1e-9:
