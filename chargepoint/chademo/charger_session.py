@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from chargepoint.chademo.charger_types import ChargerInputs, ChargerPhase, FaultFlag, StopReason
+from chargepoint.chademo.codec import signal_range
 from chargepoint.chademo.frames import (
     EvBatteryLimits,
     EvChargeTime,
@@ -33,6 +34,7 @@ from chargepoint.chademo.timeouts import ChargerConfig
 __all__ = ["ChargerSession"]
 
 P = ChargerPhase
+_LOWER_THRESHOLD_MAX_V = signal_range("LowerThresholdVoltage")[1]
 
 
 class ChargerSession:
@@ -355,7 +357,9 @@ class ChargerSession:
                     discharge_current_a=float(min(255, max(0, round(-i_meas)))),
                     available_input_voltage_v=r.max_voltage_v,
                     available_input_current_a=float(math.floor(min(r.max_discharge_current_a, 255.0))),
-                    lower_threshold_voltage_v=float(round(self.lower_threshold_v)),
+                    # Derived from the car's 200.4-5, which can say anything up to 65535 V: send at most what
+                    # 208.6-7 can carry (the floor itself still applies in full, so no discharge happens above it).
+                    lower_threshold_voltage_v=float(round(min(self.lower_threshold_v, _LOWER_THRESHOLD_MAX_V))),
                 )
             )
             out.append(

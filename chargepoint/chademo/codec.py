@@ -71,6 +71,7 @@ __all__ = [
     "decode_with_dbc",
     "encode",
     "encode_with_dbc",
+    "signal_range",
 ]
 
 # (frame id, DBC signal) -> (start bit, length) that the struct packers below assume.
@@ -199,6 +200,11 @@ _S_201 = struct.Struct("<BHHxxx")
 _S_208 = struct.Struct("<BHBxxH")
 _S_209 = struct.Struct("<BHxxxxx")
 _ZERO7 = bytes(7)
+
+
+def signal_range(signal: str) -> tuple[float, float]:
+    """Physical (min, max) of a DBC signal: what :func:`encode` accepts for it."""
+    return _RANGES[signal]
 
 
 def _q(value: float, signal: str, scale: float = 1.0) -> int:

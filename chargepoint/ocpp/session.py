@@ -49,6 +49,7 @@ TX_ACTIONS = (TransactionStarted, TransactionUpdated, TransactionEnded)
 # Messages that wait on disk while the CSMS is unreachable and are retried like transaction messages.
 PERSISTED_ACTIONS = (*TX_ACTIONS, SecurityEvent)
 REGISTER_SAVE_S = 5.0
+STABLE_CONNECTION_S = 30.0
 
 
 @dataclass
@@ -113,6 +114,9 @@ class StationSession:
         self._last_sent = 0.0
         self._ws: Any = None
         self.backoff = Backoff(transport.backoff_initial_s, transport.backoff_max_s, transport.backoff_jitter)
+        #: A connection must stay up this long after its BootNotification was accepted to start the back-off over.
+        self.stable_connection_s = STABLE_CONNECTION_S
+        self._accepted_at: float | None = None  # loop time the current connection was accepted
         self.connect_attempts = 0
         self.last_error: str | None = None
         self.time_offset_s: float | None = None
@@ -357,11 +361,15 @@ class StationSession:
             except ConnectionClosed as e:
                 self.last_error = f"connection closed: {e}"
                 log.warning("connection to CSMS lost: %s", e)
+            except Exception as e:  # a CSMS answer or frame the adapter could not cope with: drop the connection,
+                self.last_error = f"connection failed: {type(e).__name__}: {e}"  # never the whole session
+                log.exception("connection to CSMS abandoned after an unexpected error")
             finally:
                 self._connected.clear()
                 self._accepted.clear()
                 self.station.set_online(False)
                 await self._close_ws()
+                self._connection_ended()
             if self._stopping.is_set():
                 break
             if self._switch is not None:
@@ -375,6 +383,14 @@ class StationSession:
             delay = self.backoff.next_delay()
             log.info("reconnecting in %.1f s", delay)
             await self._sleep(delay)
+
+    def _connection_ended(self) -> None:
+        """Start the back-off over only after a connection that the CSMS accepted and that then stayed up for
+        :attr:`stable_connection_s`: a CSMS that accepts and hangs up at once gets the exponential schedule, not a
+        reconnect per initial delay."""
+        accepted_at, self._accepted_at = self._accepted_at, None
+        if accepted_at is not None and asyncio.get_running_loop().time() - accepted_at >= self.stable_connection_s:
+            self.backoff.reset()
 
     def _after_reboot(self, kind: ResetKind) -> None:
         self._boot_reason = "RemoteReset"
@@ -412,9 +428,11 @@ class StationSession:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await t
-        for t in done:
-            exc = t.exception()
-            if exc is not None and not isinstance(exc, asyncio.CancelledError):
+        # Retrieve every finished task's exception before raising one: asyncio logs an unretrieved one ("Task
+        # exception was never retrieved") whenever the garbage collector gets to it.
+        errors = [t.exception() for t in done if not t.cancelled()]
+        for exc in errors:
+            if exc is not None:
                 raise exc
 
     async def _boot(self) -> BootOutcome:
@@ -455,7 +473,7 @@ class StationSession:
         outcome = await self._boot()
         if outcome.interval > 0:
             self.set_heartbeat_interval(outcome.interval)
-        self.backoff.reset()
+        self._accepted_at = asyncio.get_running_loop().time()  # the back-off starts over once this lasts
         self._failure_events.clear()
         if self._switch is not None and self._switch.active:
             self._finish_switch(True)

@@ -3,9 +3,12 @@
 The `ocpp` library logs and drops frames it cannot parse, maps schema errors to codes that differ from the
 specifications, and (for 2.1) silently drops actions without a handler. This mixin replaces its ``route_message``:
 
-* not JSON                         -> CALLERROR FormationViolation (1.6) / FormatViolation (2.x), id "-1"
-* not an array, wrong arity/types  -> ProtocolError (1.6) / RpcFrameworkError (2.x)
-* unknown MessageTypeId            -> ProtocolError (1.6) / MessageTypeNotSupported (2.x)
+* not JSON                         -> CALLERROR FormationViolation (1.6) / FormatViolation (2.x), id "-1"; "JSON" is
+  RFC 8259 in UTF-8 (:func:`parse_frame`): no NaN / Infinity, no number beyond a double or Python's integer
+  limits, no nesting deeper than MAX_NESTING
+* not an array, wrong arity/types  -> ProtocolError (1.6) / RpcFrameworkError (2.x) (a boolean MessageTypeId too)
+* unknown MessageTypeId            -> ProtocolError (1.6) / MessageTypeNotSupported (2.x); 2.1 CALLRESULTERROR (5) and
+  SEND (6) are known there and get no answer
 * action unknown to the version    -> NotImplemented
 * action known but not handled     -> NotSupported
 * payload not an object            -> FormationViolation / FormatViolation
@@ -14,14 +17,17 @@ specifications, and (for 2.1) silently drops actions without a handler. This mix
 * wrong JSON type                   -> TypeConstraintViolation
 * enum, maxLength, minimum, maximum, pattern, multipleOf, format -> PropertyConstraintViolation
 
-Rejected CALLs never reach a handler, so they change no state. The connection stays up.
+Rejected CALLs never reach a handler, so they change no state. The connection stays up. A CALLRESULT / CALLERROR
+while none of our CALLs is in flight is dropped (logged).
 """
 
 from __future__ import annotations
 
+import asyncio
 import decimal
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from jsonschema.exceptions import ValidationError as SchemaValidationError
@@ -30,6 +36,10 @@ from ocpp.messages import Call, CallError, CallResult, MessageType, get_validato
 log = logging.getLogger("chargepoint.ocpp")
 
 _V16_ACTIONS: set[str] | None = None
+CALLRESULTERROR, SEND = 5, 6  # OCPP 2.1 MessageTypeIds the library does not know
+# Arrays / objects a frame may nest. The deepest OCPP request (2.x ReportChargingProfiles) needs 14 levels with the
+# frame itself; the rest is headroom for customData.
+MAX_NESTING = 64
 
 
 def _known_actions(version: str) -> set[str]:
@@ -80,6 +90,48 @@ def classify(error: SchemaValidationError, codes: Codes) -> str:
     return codes.property
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"number {literal[:20]} does not fit a double")
+    return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_frame(raw: str | bytes) -> Any:
+    """Parse an OCPP-J frame as RFC 8259 JSON in UTF-8. Raises ValueError for anything else: invalid UTF-8, NaN /
+    Infinity, numbers that overflow a double or exceed Python's integer-digit limit, and arrays / objects nested
+    deeper than :data:`MAX_NESTING` (which also keeps every later recursive step - schema validation, key
+    conversion, serialising an echo - far from Python's recursion limit)."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    try:
+        msg = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError as e:
+        raise ValueError("nested too deeply") from e
+    if _nesting_exceeds(msg, MAX_NESTING):
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+    return msg
+
+
 def _error_frame(unique_id: str, code: str, description: str, details: dict[str, Any] | None = None) -> str:
     return json.dumps([MessageType.CallError, unique_id, code, description[:255], details or {}])
 
@@ -92,12 +144,27 @@ class StrictRouter:
     rejected_frames: int = 0
 
     _response_queue: Any
+    _call_lock: Any
 
     if TYPE_CHECKING:  # provided by ocpp.ChargePoint; real stubs here would shadow it (this mixin comes first)
 
         async def _send(self, message: str) -> None: ...
 
         async def _handle_call(self, msg: Call) -> Any: ...
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        """The answer to our CALL ``unique_id``; other responses in the queue are skipped. Replaces the library's
+        version, which recurses once per skipped response (a RecursionError after ~1000 stale responses)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            response = await asyncio.wait_for(self._response_queue.get(), left)
+            if response.unique_id == unique_id:
+                return response
+            log.warning("ignored a response to an unknown CALL %s", response.unique_id)
 
     def check_call(self, msg: list[Any]) -> str | None:
         """Return a CALLERROR frame for an invalid CALL, or None when it may be handled."""
@@ -131,13 +198,13 @@ class StrictRouter:
     async def route_message(self, raw_msg: str | bytes) -> None:
         codes = Codes(self._ocpp_version)
         try:
-            msg = json.loads(raw_msg)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            msg = parse_frame(raw_msg)
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, and the limits of parse_frame
             self.rejected_frames += 1
             log.warning("rejected frame: not JSON (%s)", e)
             await self._send(_error_frame("-1", codes.format, "Message is not valid JSON"))
             return
-        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[0], int):
+        if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:  # JSON true/false are no ids
             self.rejected_frames += 1
             uid = msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
             await self._send(_error_frame(uid, codes.framework, "Message is not an OCPP-J array"))
@@ -165,6 +232,12 @@ class StrictRouter:
                 log.exception("handler for %s failed", msg[2])
                 await self._send(_error_frame(uid, "InternalError", str(e) or type(e).__name__))
             return
+        if mtype in (MessageType.CallResult, MessageType.CallError) and not self._call_lock.locked():
+            # No CALL of ours is in flight (the library holds the lock from sending until the answer): a late or
+            # unsolicited response. Queueing it would only let a flood of them pile up in memory.
+            self.rejected_frames += 1
+            log.warning("dropped response %s: no CALL in flight", uid)
+            return
         if mtype == MessageType.CallResult and len(msg) == 3:
             self._response_queue.put_nowait(CallResult(uid, msg[2]))
             return
@@ -174,6 +247,12 @@ class StrictRouter:
         if mtype in (MessageType.CallResult, MessageType.CallError):
             self.rejected_frames += 1
             log.warning("dropped malformed response %s", uid)
+            return
+        if self._ocpp_version == "2.1" and mtype in (CALLRESULTERROR, SEND):
+            # 2.1 Part 4: neither is ever answered. A CALLRESULTERROR reports a CALLRESULT of ours the CSMS could not
+            # process; no CSMS-to-station action is sent as SEND.
+            self.rejected_frames += 1
+            log.warning("ignored OCPP 2.1 %s %s: %s", "SEND" if mtype == SEND else "CALLRESULTERROR", uid, msg[2:])
             return
         self.rejected_frames += 1
         await self._send(_error_frame(uid, codes.message_type, f"MessageTypeId {mtype} is not supported"))
