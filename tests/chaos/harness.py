@@ -275,9 +275,18 @@ def station_calls(frames: Iterable[Frame], station_id: str, actions: Sequence[st
 
 
 def _answers(frames: Iterable[Frame], station_id: str) -> dict[str, Any]:
-    """unique id -> CALLRESULT payload the CSMS sent to the station."""
-    return {f.unique_id: f.payload for f in frames if f.station_id == station_id and f.direction == "tx"
-            and f.message_type == CALLRESULT and f.unique_id is not None}
+    """unique id -> CALLRESULT payload the CSMS sent to the station on the connection of the CALL (every connection
+    starts with a BootNotification); a result sent on a later connection reached no CALL and counts for nothing."""
+    epoch, asked, out = 0, {}, {}
+    for f in sorted(frames, key=lambda f: f.index):
+        if f.station_id != station_id or f.unique_id is None:
+            continue
+        if f.direction == "rx" and f.message_type == CALL:
+            epoch += f.action == "BootNotification"
+            asked[f.unique_id] = epoch
+        elif f.direction == "tx" and f.message_type == CALLRESULT and asked.get(f.unique_id) == epoch:
+            out[f.unique_id] = f.payload
+    return out
 
 
 def _registers(meter_value: dict[str, Any]) -> tuple[float | None, float | None]:
