@@ -532,6 +532,15 @@ class StationSession:
                 else:
                     await self.adapter.dispatch(action)
                 break
+            except (ConnectionClosed, asyncio.CancelledError):  # the connection is going down
+                if isinstance(action, AuthorizeRequest):
+                    # The driver is waiting at the connector: decide now, as offline (local list, cache, policy),
+                    # and do not ask again after the reconnect - that answer would reach nobody. A no-op when the
+                    # adapter already decided.
+                    self._outbox.popleft()
+                    self.station.authorize_result(action.ref, None)
+                    self._enqueue(self.station.drain())
+                raise
             except TimeoutError:
                 # (1.6 §4.10 / 2.x E08 style) unanswered or answered with CALLERROR: wait attempt x RetryInterval,
                 # then send again, up to the configured attempts; then the message is discarded.
