@@ -33,9 +33,35 @@ def named_cases() -> dict[str, list[str]]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
-                for m in re.finditer(r"TC_(?:[A-Z]_)?\d+(?:_\d+)?", node.name):
-                    found[m.group(0)].append(f"{path.relative_to(ROOT)}::{node.name}")
+                for case in case_ids(node.name):
+                    found[case].append(f"{path.relative_to(ROOT)}::{node.name}")
     return found
+
+
+_ID = re.compile(r"TC_(?:([A-Z])_)?(\d+)(?:_(\d+))?")
+# after an id: "_and_A_09", "_and_09" (same block), "_to_04" (a range in the same block)
+_MORE = re.compile(r"_(and|to)_(?:TC_)?(?:([A-Z])_)?(\d+)(?![0-9])")
+
+
+def case_ids(name: str) -> list[str]:
+    """Case ids a test name carries: ``TC_K_01``, ``TC_013_TC_014``, ``TC_A_01_and_A_09``, ``TC_M_01_to_04``,
+    ``TC_M_20_and_M_22`` (ids without the _CS suffix)."""
+    out: list[str] = []
+    for m in _ID.finditer(name):
+        block, num, sub = m.group(1), m.group(2), m.group(3)
+        out.append(f"TC_{block + '_' if block else ''}{num}{'_' + sub if sub else ''}")
+        if block is None:
+            continue
+        pos = m.end()
+        while (more := _MORE.match(name, pos)) is not None:
+            kind, other_block, other = more.group(1), more.group(2) or block, more.group(3)
+            if kind == "to" and other_block == block:
+                width = len(num)
+                out += [f"TC_{block}_{n:0{width}d}" for n in range(int(num) + 1, int(other) + 1)]
+            else:
+                out.append(f"TC_{other_block}_{other}")
+            block, num, pos = other_block, other, more.end()
+    return list(dict.fromkeys(out))
 
 
 def main() -> int:

@@ -237,10 +237,14 @@ class LedgerReport:
         out += [f"duplicate not identical: {d.action} {d.key}" for d in self.duplicates if not d.identical]
         return out
 
-    def unexplained_duplicates(self, fault_times: Iterable[float]) -> list[Duplicate]:
-        """Duplicates with no fault instant between their first and last copy (retries need a fault here)."""
+    def unexplained_duplicates(self, fault_times: Iterable[float], slack_s: float = 0.0) -> list[Duplicate]:
+        """Duplicates with no fault instant between their first and last copy (retries need a fault here).
+
+        ``slack_s``: how long before the first copy's arrival a fault may lie and still explain it. A frame is
+        stamped when the CSMS has read it; a fault injected in the CSMS's own process (a connection torn by the
+        proxy in the same event loop) can act on a frame already on its way, stamped a little after the fault."""
         times = sorted(fault_times)
-        return [d for d in self.duplicates if not any(d.times[0] <= t <= d.times[-1] for t in times)]
+        return [d for d in self.duplicates if not any(d.times[0] - slack_s <= t <= d.times[-1] for t in times)]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -317,12 +321,13 @@ def _key(payload: Any) -> str:
 def _monotonic(report: LedgerReport, readings: dict[int, list[tuple[str, float, float]]]) -> None:
     """readings: EVSE -> [(where, import Wh, tolerance)] in arrival order; the import register never goes back."""
     for evse, seq in readings.items():
-        high, where_high = float("-inf"), ""
+        high, where_high, tol_high = float("-inf"), "", 0.0
         for where, value, tol in seq:
-            if value < high - tol:
+            # either reading may be rounded (1.6 meterStart / meterStop are whole Wh): allow the larger rounding
+            if value < high - max(tol, tol_high):
                 report.non_monotonic.append(f"EVSE {evse}: {where} {value} after {where_high} {high}")
             if value > high:
-                high, where_high = value, where
+                high, where_high, tol_high = value, where, tol
 
 
 def compare_v2(frames: Sequence[Frame], station_id: str, ledger: Sequence[LedgerEntry],
