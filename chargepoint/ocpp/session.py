@@ -128,6 +128,7 @@ class StationSession:
         self.security: Any = None
         self._failure_events: set[str] = set()  # connection-failure events queued since the last registration
         self._switch: _Switch | None = None
+        self._availability: dict[str, Any] | None = None  # the station's availability as last saved in the store
 
     # ------------------------------------------------------------- SessionHooks
     @property
@@ -207,8 +208,13 @@ class StationSession:
     def pending_actions(self) -> int:
         return len(self._outbox)
 
+    def transaction_messages_queued(self, tx_id: str | None = None) -> bool:
+        """Whether transaction messages (of ``tx_id``; of any transaction without one) wait in the queue, the one in
+        flight included: not acknowledged by the CSMS yet (2.x GetTransactionStatus messagesInQueue)."""
+        return any(isinstance(i.action, TX_ACTIONS) and tx_id in (None, i.action.tx_id) for i in self._outbox)
+
     def recover(self) -> None:
-        """Reload queued messages, open transactions and meter registers after a restart (idempotent)."""
+        """Reload queued messages, open transactions, meter registers and availability after a restart (idempotent)."""
         if self.store is None:
             return
         self._outbox = deque(QueueItem(m.action, m.seq, m.offline) for m in self.store.queued())
@@ -218,6 +224,10 @@ class StationSession:
             if regs and load is not None:
                 load(float(regs[0]), float(regs[1]))
         txs = restore(self.station, self.store.transactions())
+        saved = self.store.get("availability")
+        if saved:
+            self.station.restore_availability(saved)
+        self._availability = self.station.availability()
         if txs or self._outbox:
             log.info("recovered %d open transaction(s) and %d queued message(s)", len(txs), len(self._outbox))
 
@@ -228,6 +238,16 @@ class StationSession:
             for evse_id in self.station.evses:
                 r = self.station.reading(evse_id)
                 self.store.put(f"registers:{evse_id}", [r.import_wh, r.export_wh])
+
+    def save_availability(self) -> None:
+        """Store the station's availability when it changed (ChangeAvailability, a scheduled change taking effect;
+        checked whenever the station's output is collected): a restart brings it back (:meth:`recover`)."""
+        if self.store is None:
+            return
+        state = self.station.availability()
+        if state != self._availability:
+            self.store.put("availability", state)
+            self._availability = state
 
     async def run(self) -> None:
         self.recover()
@@ -259,6 +279,7 @@ class StationSession:
             await asyncio.sleep(deadline - now)
 
     def _enqueue(self, actions: list[Action]) -> None:
+        self.save_availability()  # stored before any status that reports it can be queued
         for a in actions:
             for fn in self.listeners:
                 fn(a)

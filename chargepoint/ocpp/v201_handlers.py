@@ -178,6 +178,18 @@ class V201Handlers:
         version = auth.local_list.version if auth.policy.local_auth_list_enabled else 0
         return self._call_result.GetLocalListVersion(version_number=version)
 
+    # ------------------------------------------------------------------ E: transactions
+    @on("GetTransactionStatus")
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        """E14: the station model knows whether the transaction is ongoing, the session whether its messages still
+        wait in the queue. Without a transactionId: any transaction's messages, and no ongoingIndicator."""
+        queued = getattr(self.hooks, "transaction_messages_queued", None)  # a session driver without a queue: none
+        in_queue = bool(queued(transaction_id)) if queued is not None else False
+        if transaction_id is None:
+            return self._call_result.GetTransactionStatus(messages_in_queue=in_queue)
+        ongoing = self.station.find_tx(transaction_id) is not None
+        return self._call_result.GetTransactionStatus(messages_in_queue=in_queue, ongoing_indicator=ongoing)
+
     # ------------------------------------------------------------------ F: remote control
     @on("RequestStartTransaction")
     def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int,

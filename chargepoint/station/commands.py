@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import Clock
 from chargepoint.station.actions import AuthorizeRequest, RebootRequested
@@ -214,6 +214,35 @@ class StationCommands:
         if evse.pending_operative is not None and evse.tx is None:
             evse.operative = evse.pending_operative
             evse.pending_operative = None
+
+    def availability(self) -> dict[str, Any]:
+        """The operative state (ChangeAvailability) to keep across a restart, JSON-ready: the station, every EVSE
+        and connector, and the changes still scheduled behind a running transaction."""
+        return {
+            "station": self.operative,
+            "station_pending": self._pending_station_operative,
+            "evses": {str(e.id): [e.operative, e.pending_operative] for e in self.evses.values()},
+            "connectors": {f"{c.evse_id}/{c.connector_id}": c.operative
+                           for e in self.evses.values() for c in e.connectors},
+        }
+
+    def restore_availability(self, record: dict[str, Any]) -> None:
+        """Put back what :meth:`availability` returned before a restart (EVSEs and connectors no longer configured
+        are skipped). The first tick reports the resulting status."""
+        self.operative = bool(record.get("station", True))
+        pending = record.get("station_pending")
+        self._pending_station_operative = None if pending is None else bool(pending)
+        for key, (operative, scheduled) in (record.get("evses") or {}).items():
+            evse = self.evses.get(int(key))
+            if evse is not None:
+                evse.operative = bool(operative)
+                evse.pending_operative = None if scheduled is None else bool(scheduled)
+        for key, operative in (record.get("connectors") or {}).items():
+            evse_id, _, connector_id = key.partition("/")
+            try:
+                self.connector(int(evse_id), int(connector_id)).operative = bool(operative)
+            except (KeyError, ValueError):
+                continue
 
     def reset(self, kind: ResetKind) -> CommandStatus:
         """Hard/Soft (1.6) and Immediate (2.x) stop running transactions now; OnIdle waits for them."""
