@@ -57,9 +57,13 @@ async def _main(args: argparse.Namespace) -> int:
                   f"{s['orphan_csms_transactions']} | {s['lost']} | "
                   + ", ".join(f"{k} {v}" for k, v in s["faults"].items()) + " |")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps([r.summary() for r in results], indent=1) + "\n")
+        _write_json(Path(args.json), [r.summary() for r in results])
     return 0 if all(_ok(r) for r in results) else 1
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def main() -> None:
