@@ -22,7 +22,15 @@ from chargepoint import __version__
 from chargepoint.app import build_session, build_station, open_store
 from chargepoint.autogen import AutoSessions, AutoTiming
 from chargepoint.clock import RealClock
-from chargepoint.config import OCPP_VERSIONS, ConfigError, EvConfig, StationConfig, check_io_spec, load_config
+from chargepoint.config import (
+    OCPP_VERSIONS,
+    ConfigError,
+    EvConfig,
+    StationConfig,
+    check_io_spec,
+    check_links,
+    load_config,
+)
 from chargepoint.hardware.can import parse_bus_spec
 from chargepoint.hardware.interfaces import PortPhase
 from chargepoint.logs import setup_logging
@@ -176,6 +184,7 @@ def apply_overrides(cfg: StationConfig, args: argparse.Namespace) -> StationConf
         if args.ev_soc is not None and args.ev != "none":
             e.ev = e.ev or EvConfig()
             e.ev.soc = args.ev_soc
+    check_links(cfg.evses)  # protocol / can / io / ev together, as they will run (before anything is opened)
     return cfg
 
 
@@ -187,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"chargepoint: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO)
     show_status = sys.stdout.isatty() and not args.no_status
+    # On a terminal the live status line is the display: warnings and errors only (all of it with -v).
+    setup_logging(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO,
+                  status_line=show_status and sys.stderr.isatty())
     try:
         return asyncio.run(run_station(cfg, args.duration, sys.stdout if show_status else None,
                                        grid_demo=None if args.no_grid_demo else args.grid_demo_after,

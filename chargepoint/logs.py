@@ -43,14 +43,30 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(fmt: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+class _LineClearingHandler(logging.StreamHandler):
+    """On a terminal that also shows a live status line: erase that line before each record, so a log line never
+    runs into it (the status line is drawn again on its next refresh)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream.write("\r\x1b[2K")
+        super().emit(record)
+
+
+def setup_logging(fmt: str = "text", level: int = logging.INFO, stream: TextIO | None = None,
+                  status_line: bool = False) -> None:
+    """Log to ``stream`` (stderr). ``status_line``: a live status line shares the terminal; then only warnings and
+    errors are shown unless ``level`` asks for debug (``-v``), and each record first erases the status line."""
+    handler_type = _LineClearingHandler if status_line else logging.StreamHandler
+    handler = handler_type(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if status_line and level >= logging.INFO:
+        level = logging.WARNING
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
     # The ocpp library logs every frame at INFO; keep it for --verbose only.
-    logging.getLogger("ocpp").setLevel(logging.WARNING if level >= logging.INFO else level)
+    for frames in ("ocpp", "chargepoint.ocpp.v201.wire"):
+        logging.getLogger(frames).setLevel(logging.WARNING if level >= logging.INFO else level)
     logging.getLogger("websockets").setLevel(logging.WARNING)
