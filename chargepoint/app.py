@@ -13,7 +13,7 @@ from chargepoint.chademo.connector import CanFrameBus, ChademoConnector, SerialL
 from chargepoint.chademo.port import ChademoPort
 from chargepoint.chademo.timeouts import ChargerConfig
 from chargepoint.clock import Clock
-from chargepoint.config import OCPP_VERSIONS, ConfigError, EvseConfig, StationConfig, check_io_spec
+from chargepoint.config import OCPP_VERSIONS, ConfigError, EvseConfig, StationConfig, check_evse_link, check_io_spec
 from chargepoint.energy.manager import EnergyManager
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.validation import StoreLimits
@@ -44,19 +44,23 @@ EV_PROFILES: dict[str, EvProfile] = {
 
 def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any] | None = None) -> ChademoConnector:
     """A CHAdeMO connector: the charger state machine on a python-can bus, control lines and the (emulated) power
-    stage; with an emulated car on its own endpoint of the same bus when ``ev`` is configured."""
+    stage; with an emulated car on its own endpoint of the same bus when ``ev`` is configured.
+
+    ``io = "emulated"``: the lines are the emulated world's. ``io = "serial:PORT"``: they are on the bench at PORT
+    (:class:`SerialLineIO`), which is where the car's side of them is too, so an emulated car is refused
+    (:func:`~chargepoint.config.check_evse_link`); the emulated power stage follows the output-contactor command
+    the charger sends to the bench."""
+    index = ev_cfg.id - 1
+    check_evse_link(ev_cfg, index)  # before anything is opened
     spec = ev_cfg.can
     if spec == "virtual":
         spec = f"virtual:{station_id}-evse{ev_cfg.id}"  # one in-process bus per connector
     try:
         charger_bus = open_bus(spec, **(bus_kwargs or {}))
     except (ValueError, OSError, can.CanError) as e:
-        raise ConfigError(f"evse[{ev_cfg.id - 1}].can: cannot open {ev_cfg.can!r}: {e}") from None
+        raise ConfigError(f"evse[{index}].can: cannot open {ev_cfg.can!r}: {e}") from None
     car = None
     if ev_cfg.ev is not None:
-        if not spec.startswith("virtual"):
-            raise ConfigError(f"evse[{ev_cfg.id - 1}].ev: an emulated car needs the virtual CAN bus; use ev = none "
-                              f"(--ev none) with {ev_cfg.can!r} and a real or external car")
         model = EV_MODELS.get(ev_cfg.ev.profile, EV_MODELS["leaf40"])
         car = CarOnBus(EvEmulator(model, soc=ev_cfg.ev.soc, seed=ev_cfg.id), open_bus(spec))
     fault_dir = os.environ.get("CHARGEPOINT_FAULT_DIR")  # test hook, see hil/emulators/chademo_world.py
@@ -68,8 +72,9 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any
         try:
             serial.open()
         except Exception as e:
-            raise ConfigError(f"evse[{ev_cfg.id - 1}].io: cannot open {serial_port!r}: {e}") from None
-        lines: object = SerialLineIO(serial)
+            charger_bus.shutdown()
+            raise ConfigError(f"evse[{index}].io: cannot open {serial_port!r}: {e}") from None
+        lines: object = SerialLineIO(serial, mirror=world.lines)
     else:
         lines = world.lines
     frame_bus = CanFrameBus(charger_bus, threaded=not spec.startswith("virtual"))

@@ -17,9 +17,14 @@ Example (every key optional; see docs/configuration.md)::
 
     [[evse]]
     id = 1
-    protocol = "direct"                    # the connector's car link
+    protocol = "chademo"                   # the connector's car link (default; or "direct")
+    can = "socketcan:can0"                 # CHAdeMO CAN bus (default "virtual")
+    io = "serial:/dev/ttyUSB0"             # control lines on a bench (default "emulated")
     [evse.ratings]
     max_charge_power_w = 50000
+
+    [[evse]]
+    id = 2                                 # can = "virtual", io = "emulated": what an emulated car needs
     [evse.ev]                              # an emulated car plugged in at start; omit for none
     profile = "leaf40"
     soc = 50
@@ -54,6 +59,58 @@ def check_io_spec(spec: str) -> str:
 
 class ConfigError(ValueError):
     """A configuration problem. The message starts with the dotted key path."""
+
+
+def check_evse_link(evse: EvseConfig, index: int) -> None:
+    """The checks between one EVSE's ``protocol``, ``can``, ``io`` and ``ev`` (each key is valid on its own).
+
+    Run on the final configuration (after the command-line overrides) by the CLI and by
+    :func:`chargepoint.app.build_chademo`, before anything is opened:
+
+    * ``can`` and ``io`` belong to the CHAdeMO link; the ``direct`` path is emulated end to end and ignores them;
+    * an emulated car (``ev``) lives in this process: it needs the in-process ``virtual`` CAN bus and the emulated
+      control lines. With ``io = "serial:PORT"`` the lines d1/d2/j/lock/contactor are on the bench at PORT, where
+      this process's car can neither see d1/d2 nor close k (j is an input of the charger), so a session could
+      never start: the car on those lines must be a real one or one the bench plays (``ev = none``).
+    """
+    key = f"evse[{index}]"
+    if evse.protocol != "chademo":
+        for name, value, default in (("io", evse.io, "emulated"), ("can", evse.can, "virtual")):
+            if value != default:
+                raise ConfigError(f"{key}.{name}: {value!r} needs protocol = 'chademo'; the {evse.protocol!r} "
+                                  "link is emulated end to end, without CAN bus or control lines")
+        return
+    if evse.ev is None:
+        return
+    if check_io_spec(evse.io):
+        raise ConfigError(f"{key}.ev: an emulated car needs the emulated control lines, but {key}.io = {evse.io!r} "
+                          "puts d1/d2/j/lock/contactor on a serial bench; use ev = none (--ev none) with a real car "
+                          "or a bench that plays the car's lines, or io = 'emulated'")
+    if parse_bus_spec(evse.can).interface != "virtual":
+        raise ConfigError(f"{key}.ev: an emulated car needs the virtual CAN bus; use ev = none (--ev none) with "
+                          f"{evse.can!r} and a real or external car")
+
+
+def check_links(evses: list[EvseConfig]) -> None:
+    """:func:`check_evse_link` for every EVSE, and no serial port or CAN bus shared by two CHAdeMO EVSEs (every
+    connector needs its own bus and bench; plain ``virtual`` is one in-process bus per connector)."""
+    used: dict[str, str] = {}
+    for index, evse in enumerate(evses):
+        check_evse_link(evse, index)
+        if evse.protocol != "chademo":
+            continue
+        resources = []
+        if port := check_io_spec(evse.io):
+            resources.append(("io", evse.io, port))
+        if evse.can != "virtual":
+            bus = parse_bus_spec(evse.can)
+            resources.append(("can", evse.can, bus.channel if bus.interface == "slcan" else str(bus)))
+        for name, value, resource in resources:
+            key = f"evse[{index}].{name}"
+            if resource in used:
+                raise ConfigError(f"{key}: {value!r} uses {resource} like {used[resource]}; every CHAdeMO EVSE "
+                                  "needs its own CAN bus and control-line bench")
+            used[resource] = key
 
 
 @dataclass

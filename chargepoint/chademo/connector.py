@@ -111,9 +111,10 @@ class ChademoConnector:
     def close(self) -> None:
         if self.bus is not None:
             self.bus.close()
-        close = getattr(self.world, "close", None)
-        if close is not None:
-            close()
+        for part in (self.port.lines, self.world):  # the serial bench's reader thread and port; the car's bus
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
 
 def _nothing() -> None:
@@ -121,14 +122,21 @@ def _nothing() -> None:
 
 
 class SerialLineIO:
-    """``LineIO`` over :class:`chargepoint.hardware.lines.SerialLines` (a bench in another process): maps the port's
-    line names to the bench protocol's (``lock_feedback`` -> ``lock_fb``, ``insulation_fault`` = not ``imd_ok``);
-    inputs the bench does not carry raise KeyError, which the port reads as their safe default."""
+    """``LineIO`` over :class:`chargepoint.hardware.lines.SerialLines` (a bench in another process or MCU, protocol in
+    ``docs/hardware.md``): maps the port's line names to the bench protocol's (``lock_feedback`` -> ``lock_fb``,
+    ``insulation_fault`` = not ``imd_ok``); inputs the bench does not carry (``proximity``, ``estop``,
+    ``internal_fault``, ``imd_ok`` when not fitted) raise KeyError, which the port reads as their safe default.
+
+    ``mirror``: another ``LineIO`` that gets every output written too, after the bench confirmed it. The station
+    passes the emulated world's lines, so the emulated power stage (which has no wire of its own) sees the
+    output-contactor command the bench got. Inputs never come from the mirror."""
 
     _NAMES = {"lock_feedback": "lock_fb", "j": "j", "d1": "d1", "d2": "d2", "lock": "lock", "contactor": "contactor"}
+    _OUTPUTS = frozenset({"d1", "d2", "lock", "contactor"})
 
-    def __init__(self, lines: object) -> None:
+    def __init__(self, lines: object, mirror: object | None = None) -> None:
         self.lines = lines
+        self.mirror = mirror
 
     def get(self, name: str) -> bool:
         if name == "insulation_fault":
@@ -141,4 +149,13 @@ class SerialLineIO:
         return bool(self.lines.get(self._NAMES[name]))  # type: ignore[attr-defined]
 
     def set(self, name: str, value: bool) -> None:
+        if name not in self._OUTPUTS:
+            raise KeyError(name)
         self.lines.set(self._NAMES[name], value)  # type: ignore[attr-defined]
+        if self.mirror is not None:
+            self.mirror.set(name, value)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        close = getattr(self.lines, "close", None)
+        if close is not None:
+            close()

@@ -4,8 +4,10 @@ Charger view: outputs are ``d1``, ``d2``, ``lock`` (solenoid command) and ``cont
 inputs are ``j`` (photocoupler sensing the car's k switch), ``lock_fb`` (lock engaged feedback) and the
 optional ``imd_ok`` (insulation monitor: True = insulation resistance OK).
 
-* :class:`ControlLines` is the Protocol the CHAdeMO state machine uses: ``get(name) -> bool`` and
-  ``set(name, bool)``; names are :class:`Line` members or their string values.
+* :class:`ControlLines` is the Protocol of the drivers below: ``get(name) -> bool`` and ``set(name, bool)``;
+  names are :class:`Line` members or their string values. (The CHAdeMO port reads its own ``LineIO`` names, see
+  ``chargepoint/chademo/port.py``; :class:`~chargepoint.chademo.connector.SerialLineIO` adapts :class:`SerialLines`
+  to it for ``io = "serial:PORT"``.)
 * :class:`EmulatedLines` is the in-process implementation with a car-side view (:attr:`EmulatedLines.car`),
   a lock actuator with a delay and fault injection.
 * :class:`SerialLines` drives a bench over a serial port with the ASCII protocol in ``docs/hardware.md``

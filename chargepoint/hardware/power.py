@@ -1,7 +1,9 @@
 """DC power stage and metering.
 
-:class:`PowerStage` is what the CHAdeMO state machine drives: a signed current target (+ into the car) under a
-voltage limit, an enable, measured output voltage/current and an insulation-test voltage mode.
+:class:`PowerStage` is a power-stage driver interface for benches: a signed current target (+ into the car) under a
+voltage limit, an enable, measured output voltage/current and an insulation-test voltage mode. (The CHAdeMO port
+drives the smaller ``PowerStage`` of ``chargepoint/chademo/port.py``, which the station serves from the emulated
+world's DC link, ``hil/emulators/chademo_world.py``; nothing here is on the station's runtime path.)
 
 :class:`EmulatedPowerStage` is a deterministic model stepped with explicit times (``step(now)``):
 

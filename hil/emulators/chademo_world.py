@@ -4,7 +4,10 @@
 :class:`~hil.emulators.chademo_pair.DcLink` model) and, when a car is emulated, the car itself
 (:class:`~hil.emulators.ev.EvEmulator`) on its OWN python-can bus endpoint: the charger and the car exchange real
 CAN frames through python-can (``virtual`` in-process, or any other interface). To the charger it offers the
-``LineIO`` and ``PowerStage`` objects :class:`~chargepoint.chademo.port.ChademoPort` drives.
+``LineIO`` and ``PowerStage`` objects :class:`~chargepoint.chademo.port.ChademoPort` drives. With control lines on a
+serial bench (``io = "serial:PORT"``) the port's lines are the bench's; its outputs are mirrored into
+:attr:`EmulatedChademoWorld.lines` (so the DC link follows the output-contactor command) and the world then has no
+car: the car's side of the lines is at the bench (``chargepoint.app.build_chademo``).
 
 Fault injection into a station running in another process (chaos tests): with ``fault_file`` set, the car goes
 silent on CAN (:attr:`~hil.emulators.ev_profiles.EvFault.CAN_SILENCE`) for as long as that file exists. The
@@ -62,7 +65,8 @@ class CarOnBus:
 
 
 class _Lines:
-    """The charger's view of the control lines (``LineIO``)."""
+    """The charger's view of the control lines (``LineIO``); :meth:`EmulatedChademoWorld.step` applies the levels
+    last written to ``out`` (by the port, or mirrored by ``SerialLineIO``)."""
 
     def __init__(self, world: EmulatedChademoWorld) -> None:
         self.w = world

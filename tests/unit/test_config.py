@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chargepoint.config import ConfigError, load_config, parse_config
+from chargepoint.config import ConfigError, EvConfig, EvseConfig, check_links, load_config, parse_config
 from chargepoint.station.types import Measurand
 
 GOOD = """
@@ -81,6 +81,17 @@ def test_defaults_without_a_file() -> None:
         ("[[evse]]\nid = 1\n[evse.ev]\nsoc = 120\n", "evse[0].ev.soc: must be <= 100, got 120"),
         ("[[evse]]\nid = 1\n[evse.ev]\nprofile = 'tesla'\n", "evse[0].ev.profile: must be one of"),
         ("[[evse]]\nid = 2\n", "evse: ids must be 1..1 without gaps or duplicates; got [2]"),
+        ("[[evse]]\nid = 1\ncan = 5\n", "evse[0].can: expected a string, got int 5"),
+        ("[[evse]]\nid = 1\ncan = 'can0'\n", "evse[0].can: invalid CAN bus spec 'can0': unknown interface 'can0'"),
+        ("[[evse]]\nid = 1\ncan = 'socketcan:'\n", "evse[0].can: invalid CAN bus spec 'socketcan:': socketcan needs"),
+        ("[[evse]]\nid = 1\ncan = 'slcan:/dev/ttyACM0@123'\n",
+         "evse[0].can: invalid CAN bus spec 'slcan:/dev/ttyACM0@123': slcan adapters support only the bitrates"),
+        ("[[evse]]\nid = 1\ncan = 'virtual:a/b'\n", "evse[0].can: invalid CAN bus spec 'virtual:a/b': virtual channel"),
+        ("[[evse]]\nid = 1\nio = 'serial:'\n",
+         "evse[0].io: invalid control-line spec 'serial:': expected 'emulated' or 'serial:PORT'"),
+        ("[[evse]]\nid = 1\nio = 'gpio:17'\n",
+         "evse[0].io: invalid control-line spec 'gpio:17': expected 'emulated' or 'serial:PORT'"),
+        ("[[evse]]\nid = 1\nio = true\n", "evse[0].io: expected a string, got a boolean"),
         ("[metering]\nmeasurands = ['Bogus.Measurand']\n", "metering.measurands: unsupported measurand"),
         ("[logging]\nformat = 'xml'\n", "logging.format: must be one of text, json; got 'xml'"),
         ("unknown = 1\n", "unknown: unknown key"),
@@ -115,3 +126,78 @@ def test_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = parse_config(tomllib.loads("[csms]\npassword_env = 'CP_PW_TEST'\n"))
     assert cfg.csms.password == "s3cret-s3cret-s3cret"
     assert "s3cret" not in repr(cfg.csms)  # never in logs or reprs
+
+
+LINKS = """
+[[evse]]
+id = 1
+protocol = "chademo"
+can = "socketcan:can0"
+io = "serial:/dev/ttyUSB0"
+
+[[evse]]
+id = 2
+can = "slcan:/dev/ttyACM0@250000"
+io = "emulated"
+
+[[evse]]
+id = 3
+protocol = "direct"
+[evse.ev]
+profile = "leaf24"
+"""
+
+
+def test_can_and_io_keys() -> None:
+    import tomllib
+
+    cfg = parse_config(tomllib.loads(LINKS))
+    one, two, three = cfg.evses
+    assert (one.protocol, one.can, one.io, one.ev) == ("chademo", "socketcan:can0", "serial:/dev/ttyUSB0", None)
+    assert (two.protocol, two.can, two.io) == ("chademo", "slcan:/dev/ttyACM0@250000", "emulated")
+    assert (three.protocol, three.can, three.io) == ("direct", "virtual", "emulated")
+    check_links(cfg.evses)  # each EVSE has its own bus and bench; no emulated car on real lines or a real bus
+
+
+def test_link_defaults() -> None:
+    import tomllib
+
+    evse = parse_config(tomllib.loads("[[evse]]\nid = 1\n")).evses[0]
+    assert (evse.protocol, evse.can, evse.io, evse.ev) == ("chademo", "virtual", "emulated", None)
+    assert load_config(None).evses[0].protocol == "chademo"
+
+
+@pytest.mark.parametrize(
+    ("evses", "message"),
+    [
+        ([EvseConfig(1, io="serial:/dev/ttyUSB0", ev=EvConfig())],
+         "evse[0].ev: an emulated car needs the emulated control lines, but evse[0].io = 'serial:/dev/ttyUSB0' "
+         "puts d1/d2/j/lock/contactor on a serial bench; use ev = none (--ev none)"),
+        ([EvseConfig(1, can="socketcan:can0", ev=EvConfig())],
+         "evse[0].ev: an emulated car needs the virtual CAN bus; use ev = none (--ev none) with 'socketcan:can0'"),
+        ([EvseConfig(1, protocol="direct", io="serial:/dev/ttyUSB0")],
+         "evse[0].io: 'serial:/dev/ttyUSB0' needs protocol = 'chademo'"),
+        ([EvseConfig(1, protocol="direct", can="socketcan:can0")],
+         "evse[0].can: 'socketcan:can0' needs protocol = 'chademo'"),
+        ([EvseConfig(1, io="serial:/dev/ttyUSB0"), EvseConfig(2, io="serial:/dev/ttyUSB0")],
+         "evse[1].io: 'serial:/dev/ttyUSB0' uses /dev/ttyUSB0 like evse[0].io; every CHAdeMO EVSE needs its own"),
+        ([EvseConfig(1, io="serial:/dev/ttyACM0"), EvseConfig(2, can="slcan:/dev/ttyACM0")],
+         "evse[1].can: 'slcan:/dev/ttyACM0' uses /dev/ttyACM0 like evse[0].io"),
+        ([EvseConfig(1, can="socketcan:can0"), EvseConfig(2, can="socketcan:can0")],
+         "evse[1].can: 'socketcan:can0' uses socketcan:can0 like evse[0].can"),
+        ([EvseConfig(1, can="virtual:bench", ev=EvConfig()), EvseConfig(2, can="virtual:bench", ev=EvConfig())],
+         "evse[1].can: 'virtual:bench' uses virtual:bench like evse[0].can"),
+    ],
+)
+def test_links_that_cannot_work_name_the_key(evses: list[EvseConfig], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        check_links(evses)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_links_that_work() -> None:
+    check_links([EvseConfig(1, ev=EvConfig()), EvseConfig(2, ev=EvConfig())])  # plain virtual: a bus per EVSE
+    check_links([EvseConfig(1, can="virtual:a", ev=EvConfig()), EvseConfig(2, can="virtual:b", ev=EvConfig())])
+    check_links([EvseConfig(1, can="socketcan:can0", io="serial:/dev/ttyUSB0"),
+                 EvseConfig(2, can="socketcan:can1", io="serial:/dev/ttyUSB1"),
+                 EvseConfig(3, protocol="direct", ev=EvConfig())])
