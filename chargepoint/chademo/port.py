@@ -15,6 +15,7 @@ The port owns no I/O of its own: it is given three small objects (Protocols belo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from chargepoint.chademo.charger import NORMAL_STOPS, ChademoCharger
@@ -58,6 +59,42 @@ class _FastCut(Protocol):
     def cut(self) -> None: ...
 
 
+#: The car's limits count as told once neither its 102.3 request nor its 200.0 discharge limit rose for this long
+#: (10 CHAdeMO cycles; a car ramps them up step by step, e.g. 2 A per 100 ms cycle).
+EV_LIMITS_SETTLE_S = 1.0
+#: A bidirectional car whose 200.0 stays 0 this long after its first current request offers no discharge for now.
+EV_DISCHARGE_WAIT_S = 5.0
+
+
+@dataclass
+class EvLimitsTold:
+    """What a car has told of its maximums during one session. CHAdeMO carries no maximum charge current: the car
+    ramps its 102.3 request up to what it takes (bounded by the charger's 108.3), so the highest request of the
+    session, once the ramp has ended, is the best figure there is; likewise 200.0 for discharging."""
+
+    max_request_a: float = 0.0
+    max_discharge_a: float = 0.0
+    t_first_request: float | None = None
+    t_last_rise: float | None = None
+
+    def update(self, now: float, request_a: float, discharge_a: float) -> None:
+        if request_a > self.max_request_a:
+            self.max_request_a = request_a
+            self.t_last_rise = now
+            if self.t_first_request is None:
+                self.t_first_request = now
+        if discharge_a > self.max_discharge_a:
+            self.max_discharge_a = discharge_a
+            self.t_last_rise = now
+
+    def complete(self, now: float, bidirectional: bool) -> bool:
+        """Whether the car's figures are final: a request ramp that has ended and, in a V2H session, a discharge
+        limit (or none offered for :data:`EV_DISCHARGE_WAIT_S`)."""
+        if self.t_first_request is None or self.t_last_rise is None or now - self.t_last_rise < EV_LIMITS_SETTLE_S:
+            return False
+        return not bidirectional or self.max_discharge_a > 0 or now - self.t_first_request >= EV_DISCHARGE_WAIT_S
+
+
 _OPTIONAL_DEFAULTS = {
     "proximity": True,
     "estop": False,
@@ -90,6 +127,7 @@ class ChademoPort:
         self._current = 0.0
         self.decode_errors = 0
         self.last_actions = ChargerActions()
+        self.ev_told = EvLimitsTold()
 
     # ------------------------------------------------------------------ ConnectorPort
     def set_session_enabled(self, enabled: bool) -> None:
@@ -164,9 +202,19 @@ class ChademoPort:
         )
         actions = ch.step(now, inputs, transmit=transmit)
         self._apply(actions)
+        if ch.ev_status is None:  # no session, or a new one: nothing told yet
+            self.ev_told = EvLimitsTold()
+        else:
+            self.ev_told.update(now, ch.ev_status.charge_current_request_a, ch.ev_discharge_limit_a)
         return self.state(plugged)
 
     # ------------------------------------------------------------------ helpers
+    def _ev_limits_complete(self) -> bool:
+        ch = self.charger
+        if ch.ev_status is None or ch.ev_limits is None or ch.ev_limits.max_battery_voltage_v <= 0:
+            return False
+        return self._t is not None and self.ev_told.complete(self._t, ch.bidirectional)
+
     def _get(self, name: str) -> bool:
         try:
             return bool(self.lines.get(name))
@@ -225,6 +273,10 @@ class ChademoPort:
             "available_current_a": ch.advertised_current_a,
             "remaining_time_s": ch.remaining_time_s,
             "ev_request_a": st.charge_current_request_a if st else None,
+            # The car's maximum charge current as far as it has told it (the highest 102.3 of the session), and
+            # whether its figures are final (0x100 voltage, the end of the 102.3 / 200.0 ramps).
+            "ev_max_request_a": self.ev_told.max_request_a if st else None,
+            "ev_limits_complete": self._ev_limits_complete(),
         }
         if ch.ev_manufacturer is not None:
             details["automaker_code"] = ch.ev_manufacturer.automaker_code
@@ -238,7 +290,8 @@ class ChademoPort:
             # 102.3 is the car's present *request*, not its capability: it ramps up only while the charger offers
             # more (108.3). Reporting it as a limit would let arbitration pin the offer to the request and freeze
             # the ramp, so the charge side stays "unknown" here; the state machine itself never delivers more than
-            # min(request, available) (the car's limit always wins there). The request is in ``details``.
+            # min(request, available) (the car's limit always wins there). The request, and the highest one of
+            # the session (the car's maximum as far as it has told it, for reports), are in ``details``.
             ev_max_charge_current_a=None,
             ev_max_discharge_current_a=ch.ev_discharge_limit_a if dis is not None else None,
             ev_max_voltage_v=ch.ev_limits.max_battery_voltage_v if ch.ev_limits else None,

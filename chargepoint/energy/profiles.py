@@ -153,7 +153,11 @@ def _move_aside(path: Path) -> Path:
 
 class ProfileStore:
     """Installed charging profiles of one station. Pass it (or :meth:`profiles`) to
-    :func:`chargepoint.energy.schedule.composite` / :func:`~chargepoint.energy.schedule.limit_at`."""
+    :func:`chargepoint.energy.schedule.composite` / :func:`~chargepoint.energy.schedule.limit_at`.
+
+    :attr:`version` is the OCPP version whose rules :meth:`add` applies: the one of the CSMS connection, set by the
+    adapter with :meth:`use_rules_of` once the websocket handshake has negotiated it (the constructor's version
+    holds until then)."""
 
     def __init__(
         self, version: OcppVersion | str, *, limits: StoreLimits | None = None, path: str | Path | None = None
@@ -181,6 +185,15 @@ class ProfileStore:
             self._db = _Db(path)
             loaded = []
         self._profiles = {p.id: p for p in loaded}
+
+    def use_rules_of(self, version: OcppVersion | str) -> None:
+        """Validate and replace by the rules of ``version`` from now on (the CSMS negotiated it). The installed
+        profiles stay as they are, whatever version installed them: the model is version-neutral, they keep
+        limiting, and the new CSMS can query, replace or clear them."""
+        new = OcppVersion(version)
+        if new is not self.version:
+            log.info("charging profiles: OCPP %s rules from now on (were %s)", new, self.version)
+            self.version = new
 
     def close(self) -> None:
         if self._db is not None:

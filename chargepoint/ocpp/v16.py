@@ -191,6 +191,7 @@ class V16Adapter(StrictRouter, AdapterBase, V16SmartCharging, V16Security, Charg
         self.identity = identity
         self.state = v16_state(station)
         self.config = Configuration(station, hooks, self.feature_profiles())
+        self.bind_smart_charging()
         self._station_status: str | None = None  # last connectorId 0 status sent on this connection
         self._background: set[asyncio.Task[None]] = set()
 

@@ -4,7 +4,8 @@ The profiles live in the station's version-neutral :class:`~chargepoint.energy.p
 (``station.energy.store``, persisted); the :class:`~chargepoint.energy.manager.EnergyManager` turns them into each
 connector's setpoint every station tick, and at once after every change here (``reevaluate``). A station without an
 energy manager does not offer the profile: SmartCharging is left out of SupportedFeatureProfiles and
-SetChargingProfile answers NotSupported.
+SetChargingProfile answers NotSupported. The adapter switches the store to the 1.6 rules when it is built for a
+connection (:meth:`V16SmartCharging.bind_smart_charging`), whatever version the station offered first.
 
 Behaviour per message (OCPP 1.6 §3.13, §5.5, §5.7, §5.11, §5.16):
 
@@ -108,6 +109,12 @@ class V16SmartCharging:
     state: V16State
 
     # ------------------------------------------------------------------ helpers
+    def bind_smart_charging(self) -> None:
+        """Called by the adapter's constructor: the profile store applies the 1.6 rules on this connection."""
+        energy = self.energy_manager()
+        if energy is not None:
+            energy.store.use_rules_of("1.6")
+
     def energy_manager(self) -> EnergyManager | None:
         energy = self.station.energy
         return energy if isinstance(energy, EnergyManager) else None

@@ -15,7 +15,8 @@ answered CALLERROR NotSupported.
   charger and the car allow, i.e. what the station will do; an unknown EVSE or rate unit is Rejected.
 * RequestStartTransaction with a TxProfile: the 2.0.1 handler keeps the profile; it is installed bound to the new
   transaction as soon as that exists (ignored while SmartChargingCtrlr.Enabled is false).
-* NotifyEVChargingNeeds, once per transaction, after its TransactionEvent Started, when the car's limits are known.
+* NotifyEVChargingNeeds, once per transaction, after its TransactionEvent Started, when the car has told all its
+  limits (CHAdeMO: its 0x100 voltage and the end of its 102.3 / 200.0 ramps, see :func:`ev_max_current_a`).
 * NotifyChargingLimit / ClearedChargingLimit queued by the EMS API (:mod:`chargepoint.ocpp.smart_state`).
 
 CALLs built from the codec's camelCase go out unchanged through :meth:`V201SmartCharging.send_camel` (the library's
@@ -70,15 +71,23 @@ TxAction = TransactionStarted | TransactionUpdated | TransactionEnded
 
 
 def ev_max_current_a(evse: Evse) -> float | None:
-    """The car's max charge current: what the port reports, else (CHAdeMO, which carries no maximum) the car's
-    present request (102.3), the most it has asked for so far; None while neither is known."""
+    """The car's max charge current: what the port reports, else (CHAdeMO, which carries no maximum) the highest
+    current the car has requested in this session (102.3 ``ev_max_request_a``: where its ramp ends, once the port
+    says ``ev_limits_complete``); None while neither is known. Never the present request: it ramps up 2 A per cycle
+    and goes down again at the end."""
     st = evse.connector.state
     if st is None or st.phase is PortPhase.UNPLUGGED:
         return None
     if st.ev_max_charge_current_a is not None:
         return st.ev_max_charge_current_a
-    request = st.details.get("ev_request_a")
-    return float(request) if isinstance(request, int | float) and request > 0 else None
+    peak = st.details.get("ev_max_request_a")
+    return float(peak) if isinstance(peak, int | float) and peak > 0 else None
+
+
+def ev_limits_complete(evse: Evse) -> bool:
+    """Whether the car has told all its limits (a port that knows them at once does not say: True)."""
+    st = evse.connector.state
+    return st is not None and st.details.get("ev_limits_complete", True) is True
 
 
 # ---------------------------------------------------------------------------------------------------- the mixin
@@ -113,8 +122,10 @@ class V201SmartCharging:
         self._smart_wake = asyncio.Event()
         self._smart.wake = self._smart_wake.set
         self._profile_reports: dict[int, list[ChargingProfile]] = {}
-        if self.energy is not None and self.device_model.find(SMART, "Enabled") is None:
-            add_smart_variables(self.device_model, self.station, self._smart)
+        if self.energy is not None:
+            self.energy.store.use_rules_of(self.version)  # the version this connection negotiated
+            if self.device_model.find(SMART, "Enabled") is None:
+                add_smart_variables(self.device_model, self.station, self._smart)
 
     @property
     def energy(self) -> EnergyManager | None:
@@ -267,7 +278,7 @@ class V201SmartCharging:
         """NotifyEVChargingNeeds from what the port knows about the car (DC); None while that is unknown."""
         st = evse.connector.state
         max_a = ev_max_current_a(evse)
-        if st is None or max_a is None or st.ev_max_voltage_v is None:
+        if st is None or max_a is None or st.ev_max_voltage_v is None or not ev_limits_complete(evse):
             return None
         dc: dict[str, Any] = {"evMaxCurrent": math.floor(max_a), "evMaxVoltage": math.floor(st.ev_max_voltage_v)}
         if st.ev_capacity_wh is not None:

@@ -208,3 +208,39 @@ def test_port_connector_removed_mid_session_is_an_emergency_stop() -> None:
     rig.run(0.05)
     assert rig.state.phase is PortPhase.FAULTED and rig.state.fault == "connector_removed"
     assert rig.power.target[0] == 0.0 and rig.port.last_actions.fast_cut
+
+
+def _amps(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def test_port_tells_the_cars_maximum_current_once_its_ramps_have_ended() -> None:
+    """CHAdeMO carries no maximum charge current: the port keeps the highest 102.3 request of the session (the car
+    ramps it 2 A per cycle up to what it takes) and says when the car's figures are complete: 0x100 voltage known,
+    neither 102.3 nor 200.0 rising for a second. A later, lower request does not lower the maximum."""
+    rig = Rig(soc=60.0)
+    rig.port.set_session_enabled(True)
+    seen: list[tuple[float, float, object, object]] = []  # (time, request, max request, complete)
+    end = rig.clock.monotonic() + 40.0
+    while rig.clock.monotonic() < end and rig.state.details["ev_limits_complete"] is not True:
+        rig.tick()
+        d = rig.state.details
+        seen.append((rig.clock.monotonic(), _amps(d["ev_request_a"]), d["ev_max_request_a"], d["ev_limits_complete"]))
+    assert rig.state.details["ev_limits_complete"] is True
+    ramp = [s for s in seen if s[1] > 0]
+    assert ramp[0][1] == 2.0 and ramp[0][2] == 2.0 and ramp[0][3] is False  # the first step of the ramp
+    peak = max(s[1] for s in seen)
+    assert peak >= 120.0 and rig.state.details["ev_max_request_a"] == peak
+    t_peak = next(s[0] for s in seen if s[1] == peak)
+    assert seen[-1][0] - t_peak >= 1.0  # complete only after the ramp has stopped rising for a second
+    assert all(s[3] is False for s in seen[:-1])
+    assert rig.state.ev_max_voltage_v == 435.0 and rig.state.ev_max_discharge_current_a == 15.0  # 0x100, 0x200
+    rig.port.set_setpoint_w(10_000.0)  # dynamic control: 108.3 drops, the car asks for less
+    rig.run(3.0)
+    assert _amps(rig.state.details["ev_request_a"]) < 40.0
+    assert rig.state.details["ev_max_request_a"] == peak and rig.state.details["ev_limits_complete"] is True
+    rig.port.set_session_enabled(False)
+    rig.run_until(PortPhase.FINISHED, 10.0)
+    rig.port.set_session_enabled(True)  # a new session starts over
+    rig.run(0.5)
+    assert rig.state.details["ev_max_request_a"] in (None, 0.0) and rig.state.details["ev_limits_complete"] is False

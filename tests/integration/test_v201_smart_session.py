@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from chargepoint.app import build_chademo
 from chargepoint.clock import RealClock
+from chargepoint.config import EvConfig, EvseConfig
 from chargepoint.energy.manager import EnergyManager
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.validation import StoreLimits
@@ -27,6 +29,7 @@ from chargepoint.station.settings import StationSettings
 from chargepoint.station.types import IdToken
 from hil.emulators.csms import CsmsBehaviour, CsmsEmulator, Frame
 from hil.emulators.direct_dc import DirectDcPort
+from hil.emulators.ev_profiles import PROFILES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -166,3 +169,25 @@ async def test_TC_K_37_CS_remote_start_with_tx_profile_over_the_wire() -> None:
         await b.wait("TransactionEvent", lambda p: p["eventType"] == "Ended", mark)
         assert b.energy.store.get(5) is None
         assert b.station_errors() == []
+
+
+async def test_K15_charging_needs_of_the_chademo_leaf_carry_its_own_maximum_current() -> None:
+    """NotifyEVChargingNeeds for the LEAF over CAN frames (build_chademo): evMaxCurrent is where the car's 102.3
+    ramp ends (its maximum; CHAdeMO carries no other), not the first 2 A of the ramp; evMaxVoltage is 100.4-5."""
+    car = PROFILES["leaf24-aze0"]  # takes 120 A at most; the charger gives up to 125 A / 50 kW
+    assert car.max_charge_current_a < RATINGS.max_charge_current_a
+    port = build_chademo(EvseConfig(1, protocol="chademo", ratings=RATINGS, ev=EvConfig("leaf24", 60.0)), "V201-NEEDS")
+    try:
+        async with smart_bench(port=port) as b:
+            await b.charge(timeout=40)
+            needs = (await b.wait("NotifyEVChargingNeeds", timeout=30)).payload["chargingNeeds"]
+            dc = needs["dcChargingParameters"]
+            assert needs["requestedEnergyTransfer"] == "DC"
+            assert dc["evMaxCurrent"] == car.max_charge_current_a
+            assert dc["evMaxVoltage"] == car.max_battery_voltage_v
+            assert dc["evEnergyCapacity"] == car.rated_capacity_wh  # 101.5-6 once the car corrected it
+            assert dc["stateOfCharge"] == pytest.approx(60, abs=3)
+            assert len(b.csms.calls(CS, "NotifyEVChargingNeeds")) == 1
+            assert b.station_errors() == []
+    finally:
+        port.close()

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from test_v201_smart_session import RATINGS, SmartBench, signed_power, smart_bench, tx_profile, values
+from test_v201_smart_session import CS, RATINGS, SmartBench, signed_power, smart_bench, tx_profile, values
 
 from chargepoint.app import build_chademo
 from chargepoint.config import EvConfig, EvseConfig
@@ -21,6 +21,7 @@ from chargepoint.energy.model import ChargingProfile, ChargingSchedule, Kind, Op
 from chargepoint.energy.model import SchedulePeriod as P
 from chargepoint.ocpp.smart_state import clear_external_limit, set_external_limit
 from hil.emulators.csms import CsmsBehaviour
+from hil.emulators.ev_profiles import PROFILES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -119,6 +120,35 @@ async def test_Q02_allowed_energy_transfer_DC_only_and_Q06_external_limit_notifi
         cleared = await b.wait("ClearedChargingLimit", after=mark)
         assert cleared.payload == {"chargingLimitSource": "SO", "evseId": 1}
         assert b.station_errors() == []
+
+
+async def test_Q01_charging_needs_of_the_chademo_leaf_carry_its_own_limits() -> None:
+    """NotifyEVChargingNeeds for the LEAF over CAN frames goes out once the car has told everything: its 0x100
+    voltage, the end of its 102.3 ramp (CHAdeMO carries no maximum current: the ramp's plateau is the car's
+    maximum, here below the charger's 108.3) and its 0x200 discharge limit. Not the first 2 A of the ramp, and
+    not a DC_BPT request without discharge figures."""
+    car = PROFILES["leaf24-aze0"]  # takes 120 A at most; the charger gives up to 125 A / 50 kW
+    assert car.max_charge_current_a < RATINGS.max_charge_current_a
+    port = build_chademo(EvseConfig(1, protocol="chademo", ratings=RATINGS, ev=EvConfig("leaf24", 60.0)), "V2X-NEEDS")
+    try:
+        async with smart_bench(P21, port=port) as b:
+            await b.charge(timeout=40)
+            frame = await b.wait("NotifyEVChargingNeeds", timeout=30)
+            needs = frame.payload["chargingNeeds"]
+            dc, v2x = needs["dcChargingParameters"], needs["v2xChargingParameters"]
+            assert needs["requestedEnergyTransfer"] == "DC_BPT"  # the LEAF announced V2H (102.5.7)
+            assert dc["evMaxCurrent"] == car.max_charge_current_a == v2x["maxChargeCurrent"]
+            assert dc["evMaxVoltage"] == car.max_battery_voltage_v == v2x["maxVoltage"]  # 100.4-5
+            assert v2x["minVoltage"] == car.min_discharge_voltage_v  # 200.4-5
+            assert v2x["maxDischargeCurrent"] == car.max_discharge_current_a  # 200.0 at the end of its ramp
+            st = b.station.evses[1].connector.state
+            assert st is not None and car.min_discharge_voltage_v < st.meter.voltage_v < car.max_battery_voltage_v
+            assert v2x["maxChargePower"] > 0.9 * car.max_charge_current_a * car.min_discharge_voltage_v
+            assert v2x["maxDischargePower"] > 0.9 * car.max_discharge_current_a * car.min_discharge_voltage_v
+            assert len(b.csms.calls(CS, "NotifyEVChargingNeeds")) == 1
+            assert b.station_errors() == []
+    finally:
+        port.close()
 
 
 async def test_Q04_discharge_through_the_chademo_connector_over_can_frames() -> None:

@@ -103,3 +103,27 @@ def test_in_memory_store_has_no_file() -> None:
     s = ProfileStore("2.0.1")
     assert s.add(prof(1)).accepted and s.load_error is None
     s.close()
+
+
+def test_profiles_persisted_under_21_stay_when_a_16_csms_connects_and_new_ones_follow_16_rules(
+    tmp_path: Path,
+) -> None:
+    """The station offered 2.1 first (the store opens with its rules), the CSMS negotiated 1.6: what is installed
+    stays (version-neutral model, still limiting), what comes now is judged and replaced by the 1.6 rules."""
+    path = tmp_path / "profiles.db"
+    _full_store(path).close()
+    s = ProfileStore("2.1", path=path)
+    installed, limits = s.profiles(), limit_at(s, 1, T0)
+    assert limits.charge_limit_w == 9_000.0  # the external SO limit, stored under 2.1
+    s.use_rules_of("1.6")
+    assert s.version == "1.6" and s.profiles() == installed
+    assert limit_at(s, 1, T0) == limits  # ... still limits
+    # No startSchedule on an Absolute profile: 1.6 tolerates it (§7.13), 2.x refuses it (K01.FR.40).
+    no_start = prof(10, periods=[(0, 16.0)], unit="A", start=None, stack=3)
+    assert not ProfileStore("2.1").add(no_start).accepted
+    assert s.add(no_start).accepted
+    # Same purpose + stackLevel + connector: 1.6 replaces the installed profile (profile 4, stored under 2.1).
+    r = s.add(prof(11, periods=[(0, 10.0)], unit="A", start=None))
+    assert r.accepted and r.replaced_ids == (4,)
+    s.close()
+    assert {p.id for p in ProfileStore("2.1", path=path).profiles()} == {p.id for p in installed} - {4} | {10, 11}
