@@ -254,12 +254,22 @@ class StationSession:
         if self.security is not None:
             self.security_event("StartupOfTheDevice")
         tick = asyncio.create_task(self._tick_loop(), name="station-tick")
+        connection = asyncio.create_task(self._connection_loop(), name="connection")
         try:
-            await self._connection_loop()
+            await asyncio.wait((tick, connection), return_when=asyncio.FIRST_COMPLETED)
+            if tick.done() and not tick.cancelled() and (exc := tick.exception()) is not None:
+                # The control loop is dead (e.g. the control-line bench vanished): a session that stays online
+                # without it would look healthy while nothing drives the connectors. Fail loudly instead; the
+                # process exits non-zero, a supervisor restarts it and recovery picks the transactions up.
+                log.critical("station control loop failed: %s: %s; stopping the session", type(exc).__name__, exc)
+                raise exc
+            await connection
         finally:
-            tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tick
+            for t in (tick, connection):
+                t.cancel()
+            for t in (tick, connection):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
             await self._close_ws()
 
     # ------------------------------------------------------------- tick

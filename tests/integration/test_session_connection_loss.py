@@ -63,3 +63,32 @@ async def test_authorize_in_flight_when_the_connection_drops_is_decided_once_and
         finally:
             session.stop()
             await asyncio.wait_for(task, 5)
+
+
+class _BrokenBench(DirectDcPort):
+    """A port whose hardware goes away mid-session: every step after the first few raises, as SerialLineIO does
+    when the control-line bench vanishes."""
+
+    def __init__(self) -> None:
+        super().__init__(handshake_s=0.2, stop_s=0.2)
+        self.steps = 0
+
+    def step(self, now: float):  # type: ignore[no-untyped-def]
+        self.steps += 1
+        if self.steps > 20:
+            raise OSError("control-line bench gone")
+        return super().step(now)
+
+
+async def test_a_dead_control_loop_stops_the_session_instead_of_leaving_it_online() -> None:
+    async with CsmsEmulator(protocols=("ocpp2.0.1",)) as csms:
+        port = _BrokenBench()
+        station = Station({1: [port]}, RealClock(), StationSettings(aligned_interval_s=0, sample_interval_s=0),
+                          Authorizer())
+        transport = TransportConfig(url=csms.url, station_id=CS, protocols=("ocpp2.0.1",), backoff_initial_s=0.05,
+                                    backoff_max_s=0.2, backoff_jitter=0.0)
+        session = StationSession(station, transport, tick_s=0.05, response_timeout_s=10, default_retry_s=1)
+        with pytest.raises(OSError, match="bench gone"):
+            await asyncio.wait_for(session.run(), 10)  # ~1 s of ticks, then the error surfaces
+        assert port.steps == 21
+        await csms.wait_disconnected(CS, 5)  # and it hung up: the CSMS sees the station offline
