@@ -52,3 +52,15 @@ async def strict_peer_factory() -> AsyncIterator[StrictPeerFactory]:
     yield make
     for peer in reversed(started):
         await peer.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The interop tally in the run's closing lines (CI runs pytest -q, which hides the per-module prints): frames
+    the strict peer validated per OCPP version. Every interop test asserts zero violations, so a red test is the
+    only way a violation shows; these lines say how much was checked."""
+    from .station_rig import TALLY, summary
+
+    if TALLY:
+        terminalreporter.section("interop (independent strict CSMS: npm ocpp-rpc)")
+        for version in sorted(TALLY):
+            terminalreporter.write_line(summary(version))
