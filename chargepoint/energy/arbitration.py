@@ -22,23 +22,34 @@ The wanted value, by operation mode: Idle -> 0; CentralSetpoint -> the schedule'
 schedule's setpoint, or v2xBaseline + the v2xSignalWattCurve at ``afrr_signal`` when one is given; ExternalSetpoint
 -> the schedule's (external) setpoint, else the policy's; ExternalLimits -> ``default_setpoint_w``; LocalFrequency
 -> v2xBaseline + the v2xFreqWattCurve at ``frequency_hz`` (+ the v2xSignalWattCurve at ``afrr_signal`` when given;
-curves are linear between points and flat outside them); LocalLoadBalancing,
-ChargingOnly and no mode -> the policy's setpoint, else ``default_setpoint_w`` (+inf = charge at the allowed
-maximum). The result is the wanted value clamped into the window; a positive result below the schedule's
-minChargingRate becomes 0.
+curves are linear between points and flat outside them); LocalLoadBalancing -> see below; ChargingOnly and no mode
+-> the policy's setpoint, else ``default_setpoint_w`` (+inf = charge at the allowed maximum). The result is the
+wanted value clamped into the window; a positive result below the schedule's minChargingRate becomes 0.
+
+LocalLoadBalancing (Q09) balances the site's grid connection with :class:`LoadBalance`: ``other_w`` is what the site
+draws apart from the EVSEs under load balancing (measured site import minus their metered power), shared by
+``share`` of them. The EVSE's baseline is the schedule's setpoint, else the policy's, else 0 W. When the site would
+draw more than UpperThreshold with the baseline, the EVSE takes at most its share of UpperThreshold + UpperOffset
+minus the rest of the site (``site.upper_threshold``: it charges less, or discharges); when the site would draw
+less than LowerThreshold, at least its share of LowerThreshold + LowerOffset minus the rest (``site.lower_threshold``:
+it absorbs the surplus). In between it keeps the baseline. Per EVSE with ``share`` n: other + n x baseline against
+the threshold, (threshold + offset - other) / n as the bound. The bound only ever moves the baseline towards the
+band, never past it. Without a measurement or without valid thresholds (``load_balance`` None) the EVSE keeps the
+baseline (0 W without a setpoint: a lost site meter never lets it load the connection). The window (the car, the
+charger, the schedule's limit / dischargeLimit, policy limits) clamps the result as in every mode.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 from chargepoint.energy.model import EffectiveLimits, OperationMode
 from chargepoint.hardware.interfaces import PortPhase, PortState, PowerRatings
 
-__all__ = ["VOLTAGE_TOLERANCE_V", "LocalPolicy", "Setpoint", "arbitrate", "interpolate"]
+__all__ = ["VOLTAGE_TOLERANCE_V", "LoadBalance", "LocalPolicy", "Setpoint", "arbitrate", "interpolate"]
 
 VOLTAGE_TOLERANCE_V = 5.0  # above a voltage limit by more than this = overvoltage: no charging
 
@@ -50,6 +61,19 @@ class LocalPolicy:
     charge_limit_w: float | None = None
     discharge_limit_w: float | None = None  # magnitude or signed; the sign is ignored
     setpoint_w: float | None = None
+
+
+@dataclass(frozen=True)
+class LoadBalance:
+    """LocalLoadBalancing input of one EVSE (W): the rest of the site and the V2XChargingCtrlr.LocalLoadBalancing
+    thresholds and offsets of the whole grid connection; ``share`` EVSEs balance it together (equal parts)."""
+
+    other_w: float  # site import without the EVSEs under load balancing (+ drawn from the grid, - fed into it)
+    upper_threshold_w: float
+    lower_threshold_w: float
+    upper_offset_w: float = 0.0
+    lower_offset_w: float = 0.0
+    share: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,15 +117,42 @@ def _pick(items: list[tuple[str, float]], lowest: bool) -> tuple[str, float]:
     return best
 
 
+def _balanced(scheduled: float | None, from_policy: float | None, lb: LoadBalance | None) -> tuple[float, str]:
+    """LocalLoadBalancing: the baseline, moved towards the site's [lower, upper] band when the site leaves it."""
+    if scheduled is not None:
+        base, source = scheduled, "schedule.setpoint"
+    elif from_policy is not None:
+        base, source = from_policy, "policy.setpoint"
+    else:
+        base, source = 0.0, "site.baseline"
+    values = (lb.other_w, lb.upper_threshold_w, lb.lower_threshold_w, lb.upper_offset_w, lb.lower_offset_w) \
+        if lb is not None else ()
+    if lb is None or not all(math.isfinite(v) for v in values):
+        return base, source if source != "site.baseline" else "site.unavailable"
+    n = max(1, lb.share)
+    projected = lb.other_w + n * base
+    if projected > lb.upper_threshold_w:
+        cap = (lb.upper_threshold_w + lb.upper_offset_w - lb.other_w) / n
+        if cap < base:
+            return cap, "site.upper_threshold"
+    elif projected < lb.lower_threshold_w:
+        floor = (lb.lower_threshold_w + lb.lower_offset_w - lb.other_w) / n
+        if floor > base:
+            return floor, "site.lower_threshold"
+    return base, source
+
+
 def _wanted(
     limits: EffectiveLimits | None, policy: object | None, default_w: float, frequency_hz: float,
-    afrr_signal: int | None,
+    afrr_signal: int | None, load_balance: LoadBalance | None = None,
 ) -> tuple[float, str]:
     mode = limits.operation_mode if limits is not None else None
     scheduled = limits.setpoint_w if limits is not None else None
     from_policy = _num(getattr(policy, "setpoint_w", None))
     if mode is OperationMode.IDLE:
         return 0.0, "schedule.idle"
+    if mode is OperationMode.LOCAL_LOAD_BALANCING:
+        return _balanced(scheduled, from_policy, load_balance)
     if limits is not None and mode in (OperationMode.LOCAL_FREQUENCY, OperationMode.CENTRAL_FREQUENCY):
         signal = None
         if afrr_signal is not None and limits.v2x_signal_watt_curve:
@@ -136,8 +187,11 @@ def arbitrate(
     *,
     frequency_hz: float = 50.0,
     afrr_signal: int | None = None,
+    load_balance: LoadBalance | None = None,
 ) -> Setpoint:
-    """The signed setpoint (W) for one EVSE: the wanted value clamped into the intersection of every limit."""
+    """The signed setpoint (W) for one EVSE: the wanted value clamped into the intersection of every limit.
+    ``frequency_hz``: the grid frequency LocalFrequency follows; ``load_balance``: the site LocalLoadBalancing
+    balances (None = no valid measurement or thresholds)."""
     v_meas = ev.meter.voltage_v
     measured = math.isfinite(v_meas) and v_meas >= ratings.min_voltage_v
     known_max = [x for x in (ev.ev_max_voltage_v, ratings.max_voltage_v) if x is not None and x > 0]
@@ -201,7 +255,7 @@ def arbitrate(
     discharge = [(n, _safe(x)) for n, x in discharge]
     hi_name, hi = _pick(charge, lowest=True)
     lo_name, lo = _pick(discharge, lowest=False)
-    wanted, source = _wanted(limits, policy, default_setpoint_w, frequency_hz, afrr_signal)
+    wanted, source = _wanted(limits, policy, default_setpoint_w, frequency_hz, afrr_signal, load_balance)
     if math.isnan(wanted):
         wanted, source = 0.0, "invalid_setpoint"
     if wanted >= hi:
@@ -228,4 +282,8 @@ def arbitrate(
         "charge_limits": dict(charge),
         "discharge_limits": dict(discharge),
     }
+    if limits is not None and limits.operation_mode is OperationMode.LOCAL_FREQUENCY:
+        details["frequency_hz"] = frequency_hz
+    if limits is not None and limits.operation_mode is OperationMode.LOCAL_LOAD_BALANCING:
+        details["load_balance"] = asdict(load_balance) if load_balance is not None else None
     return Setpoint(watts, bound_by, details)

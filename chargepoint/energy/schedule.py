@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -86,6 +87,7 @@ class ProfileSource(Protocol):
 
 Profiles = ProfileSource | Iterable[ChargingProfile]
 TxArg = TxInfo | tuple[str, datetime] | None
+Priority = bool | AbstractSet[str]  # UsePriorityCharging: for every transaction, or for the transaction ids listed
 
 
 def _as_tuple(src: Profiles) -> tuple[ChargingProfile, ...]:
@@ -264,7 +266,7 @@ class _Ctx:
     """What every evaluation of one composite / limit_at call shares."""
 
     def __init__(self, profiles: tuple[ChargingProfile, ...], conv: _Conv, default_limit: float | None,
-                 offline_since: datetime | None, priority: bool, request_start: datetime) -> None:
+                 offline_since: datetime | None, priority: Priority, request_start: datetime) -> None:
         self.profiles, self.conv, self.default_limit = profiles, conv, default_limit
         self.offline_since, self.priority, self.request_start = offline_since, priority, request_start
         self.by_purpose: dict[Purpose, list[ChargingProfile]] = {p: [] for p in Purpose}
@@ -273,6 +275,12 @@ class _Ctx:
 
     def of(self, purpose: Purpose) -> list[ChargingProfile]:
         return self.by_purpose[purpose]
+
+    def prioritised(self, tx: TxInfo | None) -> bool:
+        """UsePriorityCharging is active for ``tx`` (True: for every transaction; a set: for the ids in it)."""
+        if isinstance(self.priority, bool):
+            return self.priority
+        return tx is not None and tx.id in self.priority
 
     def pick(self, purpose: Purpose, evses: set[int], t: datetime, anchor: datetime, tx_id: str | None = None,
              match_tx: bool = False) -> _Hit | None:
@@ -295,7 +303,7 @@ def _evse_point(ctx: _Ctx, evse_id: int, t: datetime, tx: TxInfo | None) -> Comp
     anchor = tx.start if tx is not None else ctx.request_start
     tx_id = tx.id if tx is not None else None
     layer: _Hit | None = None
-    if ctx.priority:
+    if ctx.prioritised(tx):
         layer = ctx.pick(Purpose.PRIORITY_CHARGING, {0, evse_id}, t, anchor, tx_id, match_tx=True)
     if layer is None and tx is not None:
         cands = (p for p in ctx.of(Purpose.TX) if p.evse_id == evse_id and p.transaction_id == tx.id)
@@ -435,7 +443,7 @@ def composite(
     default_limit: float | None = None,
     evses: Mapping[int, TxArg] | None = None,
     offline_since: datetime | None = None,
-    priority_charging: bool = False,
+    priority_charging: Priority = False,
 ) -> CompositeSchedule:
     """The composite schedule of ``evse_id`` over [start, start + duration_s), in ``unit``.
 
@@ -443,7 +451,8 @@ def composite(
     with its transaction, summed into the grid-connection schedule. ``nominal_voltage_v`` / ``phases`` (None = DC)
     convert between A and W. ``default_limit`` (in ``unit``) fills the transaction layer where no Tx / TxDefault
     profile is in force (None leaves the period unconstrained). ``offline_since``: when the station went offline
-    (maxOfflineDuration). ``priority_charging``: UsePriorityCharging is active for the transaction. Period starts
+    (maxOfflineDuration). ``priority_charging``: UsePriorityCharging is active for the transaction (True), or for
+    the transactions whose ids are in the set (the grid connection: per EVSE). Period starts
     are whole seconds (a change at a fractional second shows from the second it falls in)."""
     _aware(start, "start")
     if duration_s < 0:
@@ -480,7 +489,7 @@ def limit_at(
     phases: int | None = 3,
     evses: Mapping[int, TxArg] | None = None,
     offline_since: datetime | None = None,
-    priority_charging: bool = False,
+    priority_charging: Priority = False,
 ) -> EffectiveLimits:
     """What the profiles allow for ``evse_id`` at ``when``, in watts: the value used every control cycle.
     Same rules as :func:`composite` (no default limit: unconstrained stays None). Relative profiles are anchored

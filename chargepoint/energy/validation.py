@@ -44,6 +44,9 @@ class StoreLimits:
     limit_at_soc: bool = False  # not implemented: refused (K01.FR.125)
     external_constraints_allowed: bool = True  # not SmartChargingCtrlr.ExternalConstraintsProfileDisallowed
     max_external_constraints_id: int | None = None  # SmartChargingCtrlr.MaxExternalConstraintsId
+    # EVSEs whose V2XChargingCtrlr.LocalLoadBalancing thresholds are configured (LocalLoadBalancing needs them,
+    # TC_Q_122); None = not checked
+    load_balancing_evses: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,13 @@ def _check_period(
         return _r("InvalidSchedule", f"{w}: ChargingOnly needs a limit")
     if mode in (OperationMode.CENTRAL_SETPOINT, OperationMode.CENTRAL_FREQUENCY) and per.setpoint is None:
         return _r("InvalidSchedule", f"{w}: {mode} needs a setpoint")
+    if mode is OperationMode.LOCAL_LOAD_BALANCING and lim.load_balancing_evses is not None:
+        need = {p.evse_id} if p.evse_id != 0 else set(lim.evse_ids or ()) or {0}
+        missing = sorted(need - lim.load_balancing_evses)
+        if missing:
+            return _r("UnsupportedParam", f"{w}: LocalLoadBalancing needs V2XChargingCtrlr.LocalLoadBalancing "
+                                          "UpperThreshold and LowerThreshold (Lower <= Upper, also with the offsets)"
+                                          f" configured on EVSE {', '.join(map(str, missing))} (Q09, TC_Q_122)")
     if mode is OperationMode.LOCAL_FREQUENCY:
         if per.v2x_baseline is None or len(per.v2x_freq_watt_curve) < 2:
             return _r("InvalidSchedule", f"{w}: LocalFrequency needs v2xBaseline and a v2xFreqWattCurve of >= 2 "

@@ -92,6 +92,26 @@ class ConnectorPort(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SiteReading:
+    """One reading of the site meter: the local measurement OCPP 2.1 LocalLoadBalancing (Q09) balances and
+    LocalFrequency (Q08) follows."""
+
+    import_w: float  # signed net power at the grid connection: + drawn from the grid, - fed into it; EVSEs included
+    frequency_hz: float | None = None  # grid frequency; None = this meter does not measure it
+
+
+class SiteMeter(Protocol):
+    """The meter at the site's grid connection (the building's or the station's own upstream meter).
+
+    The energy manager reads it once per station tick. A reading includes whatever the station's EVSEs draw or feed
+    (the meter sits upstream of them); the manager takes their metered power out to find the rest of the site."""
+
+    def read(self, now: float) -> SiteReading | None:
+        """The reading at monotonic time ``now``; None while there is no valid one (meter lost, not yet read)."""
+        ...
+
+
 class EmulatedPlug(Protocol):
     """Extra control an emulated port offers to simulators and tests (a real port has a real cable)."""
 

@@ -11,6 +11,8 @@ of a local energy manager (EMS) or grid operator that sets external limits.
   convention of 1.6 / 2.0.1 systems (docs/smart-charging.md).
 * :func:`camel`: the ``ocpp`` library hands handlers snake_case keys; this restores the exact schema spelling
   (``limit_L2``, ``dischargeLimit`` ...) for the codec.
+* :func:`use_priority_charging`: priority charging for a transaction, asked by the CSMS (UsePriorityCharging, K21) or
+  locally (a button, the driver's app: K22); every change is reported with NotifyPriorityCharging (2.1).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from chargepoint.energy.manager import EnergyManager
-from chargepoint.energy.model import ChargingProfile
+from chargepoint.energy.model import ChargingProfile, Purpose
 from chargepoint.energy.profiles import AddResult, ClearResult
 from chargepoint.energy.schedule import limit_at
 from chargepoint.energy.validation import Rejection, StoreLimits
@@ -85,6 +87,7 @@ class SmartState:
     afrr: list[tuple[datetime, int]] = field(default_factory=list)  # aFRR signals not yet active
     allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # NotifyAllowedEnergyTransfer per tx
     v2x_enabled: dict[int, bool] = field(default_factory=dict)
+    priority_notices: deque[tuple[str, bool]] = field(default_factory=deque)  # NotifyPriorityCharging to send
     wake: Callable[[], None] | None = None  # the connected adapter's duty loop
 
     def poke(self) -> None:
@@ -165,6 +168,27 @@ def clear_external_limit(station: Station, source: str | None = None, evse_id: i
             state.notices.append(LimitNotice("ClearedChargingLimit", src, evse))
         state.poke()
     return res
+
+
+# ---------------------------------------------------------------------------------------------------- priority
+def use_priority_charging(station: Station, tx_id: str, activate: bool) -> str:
+    """Start / stop priority charging of a transaction (K21 from the CSMS, K22 locally): "Accepted", "NoProfile"
+    (no PriorityCharging profile for its EVSE nor station-wide) or "Rejected" (no such transaction, or the purpose is
+    not supported). Applied at once; an accepted change is queued as NotifyPriorityCharging."""
+    energy = energy_of(station)
+    if energy is None or Purpose.PRIORITY_CHARGING not in energy.store.limits.additional_purposes:
+        return "Rejected"
+    before = tx_id in energy.priority_charging
+    status = energy.set_priority_charging(tx_id, activate)
+    if status == "Accepted" and before != activate:
+        notify_priority_charging(station, tx_id, activate)
+    return status
+
+
+def notify_priority_charging(station: Station, tx_id: str, activated: bool) -> None:
+    state = smart_state(station)
+    state.priority_notices.append((tx_id, activated))
+    state.poke()
 
 
 # ---------------------------------------------------------------------------------------------------- variables

@@ -16,20 +16,25 @@ LocalLoadBalancing); this module carries the 2.1 messages to and from it:
   PullDynamicScheduleUpdate: every Dynamic profile with a dynUpdateInterval is pulled that long after its last
   update (or installation); an update in the answer is applied at once.
 * AFRRSignal sets ``energy.afrr_signal`` at its timestamp (at once when that has passed).
+* LocalFrequency (Q08) follows ``energy.frequency_hz``, the site meter's grid frequency, once it moved by
+  V2XChargingCtrlr.LocalFrequencyUpdateThreshold; LocalLoadBalancing (Q09) keeps the site meter's import inside
+  V2XChargingCtrlr.LocalLoadBalancing's thresholds (:mod:`chargepoint.energy.manager`, ``arbitration``).
+* UsePriorityCharging (K21): Accepted (the PriorityCharging profile of the transaction's EVSE, or the station-wide
+  one, replaces its transaction layer from now on; ``activate`` false: back to the Tx / TxDefault profiles),
+  NoProfile (no such profile to activate), Rejected (unknown transaction; PriorityCharging not in
+  SupportedAdditionalPurposes). NotifyPriorityCharging reports every change of a transaction's priority: after an
+  accepted UsePriorityCharging, after a local request (:func:`~chargepoint.ocpp.smart_state.use_priority_charging`,
+  K22), and ``activated: false`` when the station stops using the profile because it was cleared.
 * TransactionEvent ``transactionInfo.operationMode``: the mode in effect on the EVSE (ChargingOnly when no profile
   says otherwise).
-* Device model: V2XChargingCtrlr per EVSE (Enabled, SupportedEnergyTransferModes, SupportedOperationModes,
-  TxUpdatedMeasurands, TxUpdatedInterval) and the 2.1 SmartChargingCtrlr additions (SupportedAdditionalPurposes,
-  SupportsDynamicProfiles, ExternalConstraintsProfileDisallowed, MaxExternalConstraintsId).
-  TxUpdatedMeasurands / TxUpdatedInterval are bound to the station's sampling settings: the station samples one
-  measurand list at one interval for all EVSEs and operation modes, so these read and write the same values as
-  SampledDataCtrlr.TxUpdatedMeasurands / TxUpdatedInterval.
+* Device model: V2XChargingCtrlr per EVSE and the 2.1 SmartChargingCtrlr additions, see
+  :mod:`chargepoint.ocpp.v21_variables` (with the per-operation-mode measurands and intervals, TC_Q_100).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,20 +43,24 @@ from ocpp.routing import on
 from chargepoint.clock import iso, parse_iso
 from chargepoint.energy.manager import EnergyManager
 from chargepoint.energy.model import ChargingProfile, Kind, OperationMode, Purpose
-from chargepoint.ocpp.device_model import Component, DataType, DeviceModel, Mutability
-from chargepoint.ocpp.smart_state import SMART, LimitNotice, camel, energy_of, status_info
+from chargepoint.ocpp.smart_state import (
+    SMART,
+    LimitNotice,
+    camel,
+    notify_priority_charging,
+    status_info,
+    use_priority_charging,
+)
+from chargepoint.ocpp.v21_variables import DC_MODES, V2X, add_v2x_variables, can_discharge
 from chargepoint.ocpp.v201_smart import TxAction, V201SmartCharging, ev_max_current_a
 from chargepoint.station.actions import TransactionEnded
-from chargepoint.station.core import Evse, Station
-from chargepoint.station.metering import parse_measurands
-from chargepoint.station.types import Measurand
+from chargepoint.station.core import Evse
+
+__all__ = ["BPT_MODES", "DC_MODES", "V2X", "V21V2X", "EnergyTransferGate", "can_discharge"]
 
 log = logging.getLogger("chargepoint.ocpp.v2x")
 
-V2X = "V2XChargingCtrlr"
-DC_MODES = frozenset({"DC", "DC_BPT", "DC_ACDP", "DC_ACDP_BPT"})
 BPT_MODES = frozenset({"DC_BPT", "DC_ACDP_BPT"})  # the DC modes that include discharging
-MEASURANDS = tuple(m.value for m in Measurand)
 
 
 @dataclass(frozen=True)
@@ -76,13 +85,6 @@ class EnergyTransferGate:
         return getattr(self.inner, "setpoint_w", None)
 
 
-def can_discharge(station: Station, evse: Evse) -> bool:
-    """The charger can discharge on this EVSE (its ratings allow it)."""
-    energy = energy_of(station)
-    ratings = energy.evses[evse.id].ratings if energy is not None else getattr(evse.connector.port, "ratings", None)
-    return ratings is not None and ratings.max_discharge_power_w > 0 and ratings.max_discharge_current_a > 0
-
-
 class V21V2X(V201SmartCharging):
     """2.1 V2X handlers and duties; put before V201Adapter in the 2.1 adapter's bases."""
 
@@ -91,61 +93,7 @@ class V21V2X(V201SmartCharging):
         super().bind_smart_charging()
         dm = self.device_model
         if self.energy is not None and dm.find(SMART, "SupportsDynamicProfiles") is None:
-            self._add_v2x_variables(dm)
-
-    def _add_v2x_variables(self, dm: DeviceModel) -> None:
-        rw = Mutability.READ_WRITE
-        st, state = self.station, self._smart
-
-        def limits_of() -> Any:
-            energy = energy_of(st)
-            return energy.store if energy is not None else None
-
-        def set_limit(**changes: Any) -> None:
-            store = limits_of()
-            if store is None:
-                raise ValueError("smart charging is not available")
-            store.limits = replace(store.limits, **changes)
-
-        add = dm.add
-        add(SMART, "SupportedAdditionalPurposes", DataType.MEMBER_LIST,
-            values_list=(str(Purpose.PRIORITY_CHARGING), str(Purpose.LOCAL_GENERATION)),
-            getter=lambda: ",".join(sorted(str(p) for p in s.limits.additional_purposes))
-            if (s := limits_of()) is not None else "")
-        add(SMART, "SupportsDynamicProfiles", DataType.BOOLEAN,
-            getter=lambda: "true" if (s := limits_of()) is not None and s.limits.dynamic_profiles else "false")
-        add(SMART, "ExternalConstraintsProfileDisallowed", DataType.BOOLEAN, mutability=rw, persistent=True,
-            getter=lambda: "false" if (s := limits_of()) is None or s.limits.external_constraints_allowed else "true",
-            setter=lambda v: set_limit(external_constraints_allowed=v == "false"))
-        add(SMART, "MaxExternalConstraintsId", DataType.INTEGER, mutability=rw, persistent=True,
-            getter=lambda: str(s.limits.max_external_constraints_id or 0) if (s := limits_of()) is not None else "0",
-            setter=lambda v: set_limit(max_external_constraints_id=int(v) or None))
-        settings = st.settings
-        for evse in st.evses.values():
-            c = Component(V2X, evse_id=evse.id)
-
-            def set_enabled(v: str, evse_id: int = evse.id) -> None:
-                state.v2x_enabled[evse_id] = v == "true"
-                self.apply_gate(evse_id)
-
-            def enabled(evse_id: int = evse.id) -> str:
-                return "true" if state.v2x_enabled.get(evse_id, True) else "false"
-
-            def modes(e: Evse = evse) -> str:
-                return "DC,DC_BPT" if can_discharge(st, e) else "DC"
-
-            add(c, "Enabled", DataType.BOOLEAN, mutability=rw, persistent=True, getter=enabled, setter=set_enabled)
-            add(c, "SupportedEnergyTransferModes", DataType.MEMBER_LIST, values_list=tuple(sorted(DC_MODES)),
-                getter=modes)
-            add(c, "SupportedOperationModes", DataType.MEMBER_LIST, values_list=tuple(m.value for m in OperationMode),
-                getter=lambda: ",".join(m.value for m in OperationMode
-                                        if (s := limits_of()) is None or m in s.limits.operation_modes))
-            add(c, "TxUpdatedMeasurands", DataType.MEMBER_LIST, mutability=rw, values_list=MEASURANDS,
-                getter=lambda: ",".join(m.value for m in settings.sampled_measurands),
-                setter=lambda v: setattr(settings, "sampled_measurands", parse_measurands(v)))
-            add(c, "TxUpdatedInterval", DataType.INTEGER, mutability=rw, unit="s", min_limit=0,
-                getter=lambda: str(settings.sample_interval_s),
-                setter=lambda v: setattr(settings, "sample_interval_s", int(v)))
+            add_v2x_variables(dm, self.station, self._smart, self.apply_gate)
 
     # ------------------------------------------------------------------ energy-transfer gate
     def apply_gate(self, evse_id: int) -> None:
@@ -228,6 +176,7 @@ class V21V2X(V201SmartCharging):
 
     async def _online_duties(self, energy: EnergyManager) -> None:
         await super()._online_duties(energy)
+        await self._send_priority_notices()
         now = self.station.clock.now()
         for profile_id in self.next_pulls(now):
             self._smart.pulls[profile_id] = now  # also when unanswered: next try after another interval
@@ -259,6 +208,33 @@ class V21V2X(V201SmartCharging):
     def _local_duties(self, energy: EnergyManager) -> None:
         super()._local_duties(energy)
         self._activate_afrr()
+        for tx_id in energy.priority_lost():
+            log.info("transaction %s: no PriorityCharging profile any more, priority charging ends", tx_id)
+            notify_priority_charging(self.station, tx_id, False)
+
+    # ------------------------------------------------------------------ priority charging (K21 / K22)
+    @on("UsePriorityCharging")
+    def on_use_priority_charging(self, transaction_id: str, activate: bool, **_: Any) -> Any:
+        self._require_energy()
+        status = use_priority_charging(self.station, transaction_id, activate)
+        log.info("UsePriorityCharging %s for transaction %s: %s", activate, transaction_id, status)
+        result = self._call_result.UsePriorityCharging
+        if status == "NoProfile":
+            return result(status=status, status_info=status_info("NoProfile", "no PriorityCharging profile for "
+                                                                               "the EVSE of the transaction"))
+        if status == "Rejected":
+            tx = self.station.find_tx(transaction_id)
+            why = ("TxNotFound", f"no transaction {transaction_id}") if tx is None else \
+                ("UnsupportedRequest", "PriorityCharging is not in SupportedAdditionalPurposes")
+            return result(status=status, status_info=status_info(*why))
+        return result(status=status)
+
+    async def _send_priority_notices(self) -> None:
+        notices = self._smart.priority_notices
+        while notices:
+            tx_id, activated = notices[0]
+            await self.send_camel("NotifyPriorityCharging", {"transactionId": tx_id, "activated": activated})
+            notices.popleft()  # delivered (not before: a time-out or a lost connection retries it)
 
     # ------------------------------------------------------------------ outbound additions
     def operation_mode(self, evse_id: int) -> str:

@@ -31,7 +31,7 @@ from chargepoint.station.actions import (
 )
 from chargepoint.station.auth import Authorizer
 from chargepoint.station.commands import StationCommands
-from chargepoint.station.metering import build_sample, next_aligned
+from chargepoint.station.metering import Measurands, SamplingPlan, build_sample, next_aligned
 from chargepoint.station.model import (
     Connector,
     Evse,
@@ -86,6 +86,8 @@ class Station(StationCommands):
         self.authorize_remote_start = True  # 1.6 AuthorizeRemoteTxRequests / 2.0.1 AuthorizeRemoteStart
         # Smart charging / arbitration (chargepoint.energy.manager.EnergyManager); None = charge at the maximum.
         self.energy: SetpointSource | None = None
+        # Measurands / interval per EVSE on top of the settings (2.1 V2XChargingCtrlr); None = the settings only.
+        self.sampling: SamplingPlan | None = None
 
     # ------------------------------------------------------------------ plumbing
     def drain(self) -> list[Action]:
@@ -125,6 +127,13 @@ class Station(StationCommands):
     def soc(self, evse_id: int) -> float | None:
         st = self.evse(evse_id).connector.state
         return st.soc_percent if st else None
+
+    def _measurands(self, evse_id: int, context: ReadingContext, base: Measurands) -> Measurands:
+        return base if self.sampling is None else self.sampling.measurands(evse_id, context, base)
+
+    def _sample_interval(self, evse_id: int) -> int:
+        base = self.settings.sample_interval_s
+        return base if self.sampling is None else self.sampling.interval_s(evse_id, base)
 
     # ------------------------------------------------------------------ time
     def tick(self) -> list[Action]:
@@ -231,15 +240,14 @@ class Station(StationCommands):
         if authorized:
             evse.pending = None
         tx.charging_state = self._charging_state(evse, tx)
-        if self.settings.sample_interval_s > 0:
-            tx.next_sample_mono = mono + self.settings.sample_interval_s
+        if self._sample_interval(evse.id) > 0:
+            tx.next_sample_mono = mono + self._sample_interval(evse.id)
         evse.tx = tx
         self.counters.transactions_started += 1
         started = self.settings.tx_started_measurands
-        sample = build_sample(
-            tx.started_at, self.settings.sampled_measurands if started is None else started, reading, st.soc_percent,
-            ReadingContext.TRANSACTION_BEGIN,
-        )
+        measurands = self._measurands(evse.id, ReadingContext.TRANSACTION_BEGIN,
+                                      self.settings.sampled_measurands if started is None else started)
+        sample = build_sample(tx.started_at, measurands, reading, st.soc_percent, ReadingContext.TRANSACTION_BEGIN)
         self._emit(
             TransactionStarted(
                 tx.tx_id, evse.id, tx.connector_id, tx.id_token, reading.import_wh, trigger, sample,
@@ -296,9 +304,14 @@ class Station(StationCommands):
             tx.charging_state = new_state
             self._emit(TransactionUpdated(tx.tx_id, evse.id, tx.connector_id, TriggerReason.CHARGING_STATE_CHANGED,
                                           charging_state=new_state.value))
+        if self.sampling is not None:
+            self.sampling.observe(evse.id, tx.tx_id, st, self.clock.now(), mono)
+            if tx.next_sample_mono is None and self._sample_interval(evse.id) > 0:  # an interval came in force
+                tx.next_sample_mono = mono + self._sample_interval(evse.id)
         if tx.next_sample_mono is not None and mono >= tx.next_sample_mono:
-            interval = self.settings.sample_interval_s
-            sample = build_sample(self.clock.now(), self.settings.sampled_measurands, st.meter, st.soc_percent,
+            interval = self._sample_interval(evse.id)
+            measurands = self._measurands(evse.id, ReadingContext.SAMPLE_PERIODIC, self.settings.sampled_measurands)
+            sample = build_sample(self.clock.now(), measurands, st.meter, st.soc_percent,
                                   ReadingContext.SAMPLE_PERIODIC)
             self._emit(TransactionUpdated(tx.tx_id, evse.id, tx.connector_id, TriggerReason.METER_VALUE_PERIODIC,
                                           samples=(sample,)))
@@ -322,6 +335,8 @@ class Station(StationCommands):
                 build_sample(self.clock.now(), self.settings.stop_txn_sampled_measurands, reading,
                              st.soc_percent if st else None, ReadingContext.TRANSACTION_END),
             )
+        if self.sampling is not None:
+            samples = self._plan_end_samples(evse.id, tx.tx_id, samples, reading, st)
         evse.connector.port.set_session_enabled(False)
         evse.tx = None
         evse.session_done = st is not None and st.phase != PortPhase.UNPLUGGED
@@ -335,6 +350,22 @@ class Station(StationCommands):
             and self.settings.unlock_connector_on_ev_side_disconnect
         ):
             evse.connector.port.unlock()
+
+    def _plan_end_samples(self, evse_id: int, tx_id: str, samples: tuple[MeterSample, ...], reading: MeterReading,
+                          st: PortState | None) -> tuple[MeterSample, ...]:
+        """The end message's samples with the sampling plan's: its interim ones (in time order) and its extra
+        measurands in the Transaction.End sample."""
+        assert self.sampling is not None
+        base = self.settings.stop_txn_sampled_measurands
+        end = [s for s in samples if s.values and s.values[0].context == ReadingContext.TRANSACTION_END]
+        others = sorted([s for s in samples if s not in end] + list(self.sampling.ended_samples(tx_id)),
+                        key=lambda s: s.timestamp)
+        measurands = self._measurands(evse_id, ReadingContext.TRANSACTION_END, base)
+        if measurands == base:
+            return (*others, *end)
+        final = build_sample(self.clock.now(), measurands, reading, st.soc_percent if st else None,
+                             ReadingContext.TRANSACTION_END)
+        return (*others, final)
 
     # ------------------------------------------------------------------ status
     def _is_operative(self, evse: Evse) -> bool:

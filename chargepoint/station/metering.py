@@ -2,6 +2,8 @@
 
 Sampled values are taken every ``sample_interval_s`` from the transaction start (monotonic time); clock-aligned
 values at every multiple of ``aligned_interval_s`` past midnight UTC (wall time), with or without a transaction.
+A :class:`SamplingPlan` (``Station.sampling``) may add measurands and change the interval per EVSE (OCPP 2.1
+V2XChargingCtrlr, per operation mode: :mod:`chargepoint.ocpp.v21_variables`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol
 
-from chargepoint.hardware.interfaces import MeterReading
+from chargepoint.hardware.interfaces import MeterReading, PortState
 from chargepoint.station.types import Measurand, MeterSample, ReadingContext, SampledValue
 
 DEFAULT_MEASURANDS: tuple[Measurand, ...] = (
@@ -23,6 +26,30 @@ DEFAULT_MEASURANDS: tuple[Measurand, ...] = (
     Measurand.VOLTAGE,
     Measurand.SOC,
 )
+
+
+Measurands = tuple[Measurand, ...]
+
+
+class SamplingPlan(Protocol):
+    """Per-EVSE additions to the station's sampling settings, asked at every transaction sample."""
+
+    def measurands(self, evse_id: int, context: ReadingContext, base: Measurands) -> Measurands:
+        """The measurands of a Transaction.Begin / Sample.Periodic / Transaction.End sample (``base``: the
+        settings')."""
+        ...
+
+    def interval_s(self, evse_id: int, base: int) -> int:
+        """The periodic sample interval now (``base``: the settings'), 0 = none."""
+        ...
+
+    def observe(self, evse_id: int, tx_id: str, state: PortState, now: datetime, mono: float) -> None:
+        """Every tick of a running transaction (interim samples of its own)."""
+        ...
+
+    def ended_samples(self, tx_id: str) -> tuple[MeterSample, ...]:
+        """Extra samples for the transaction's end message (asked once, when it ends)."""
+        ...
 
 
 def parse_measurands(text: str) -> tuple[Measurand, ...]:

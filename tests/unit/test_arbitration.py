@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_schedule_support import T0, at, prof, v2x
 
-from chargepoint.energy.arbitration import VOLTAGE_TOLERANCE_V, LocalPolicy, arbitrate, interpolate
+from chargepoint.energy.arbitration import VOLTAGE_TOLERANCE_V, LoadBalance, LocalPolicy, arbitrate, interpolate
 from chargepoint.energy.model import EffectiveLimits, OperationMode, Purpose
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.schedule import limit_at
@@ -152,9 +152,55 @@ def test_TC_Q_112_CS_external_limits_mode_charges_as_much_as_allowed() -> None:
     assert result(lim, policy=LocalPolicy(charge_limit_w=5_000.0)) == (5_000.0, "policy.charge_limit")
 
 
-def test_local_load_balancing_uses_the_policy_setpoint() -> None:
-    assert result(mode(M.LOCAL_LOAD_BALANCING), policy=LocalPolicy(setpoint_w=-700.0)) == (-700.0, "policy.setpoint")
-    assert result(mode(M.LOCAL_LOAD_BALANCING)) == (40_000.0, "ev.max_charge_current")
+# -- local load balancing (Q09): the site's grid connection between 0 W and 20 kW; targets 500 W and 19 kW ------
+
+
+LLB = mode(M.LOCAL_LOAD_BALANCING)
+
+
+def site(other_w: float, **kw: Any) -> LoadBalance:
+    values: dict[str, Any] = {"upper_threshold_w": 20_000.0, "lower_threshold_w": 0.0, "upper_offset_w": -1_000.0,
+                              "lower_offset_w": 500.0}
+    values.update(kw)
+    return LoadBalance(other_w, **values)
+
+
+def test_Q09_without_a_site_measurement_keep_the_baseline_never_charge_at_the_maximum() -> None:
+    assert result(LLB) == (0.0, "site.unavailable")
+    assert result(LLB, policy=LocalPolicy(setpoint_w=-700.0)) == (-700.0, "policy.setpoint")
+    assert result(mode(M.LOCAL_LOAD_BALANCING, setpoint_w=2_000.0)) == (2_000.0, "schedule.setpoint")
+
+
+def test_Q09_inside_the_band_the_baseline_holds() -> None:
+    assert result(LLB, load_balance=site(10_000.0)) == (0.0, "site.baseline")
+    assert result(mode(M.LOCAL_LOAD_BALANCING, setpoint_w=3_000.0), load_balance=site(10_000.0)) == (
+        3_000.0, "schedule.setpoint")
+
+
+def test_Q09_above_the_upper_threshold_give_way_to_upper_threshold_plus_offset() -> None:
+    assert result(LLB, load_balance=site(24_000.0)) == (-5_000.0, "site.upper_threshold")  # site at 19 kW
+    assert result(mode(M.LOCAL_LOAD_BALANCING, setpoint_w=3_000.0), load_balance=site(18_000.0)) == (
+        1_000.0, "site.upper_threshold")  # 18 + 3 > 20: charge only up to 19 kW on the site
+    assert result(LLB, load_balance=site(40_000.0)) == (-8_000.0, "ev.max_discharge_current")  # the car wins
+    assert result(LLB, car(soc_percent=20.0), load_balance=site(40_000.0)) == (0.0, "ev.soc_min")
+    # a positive offset tolerates more; the bound never pushes past the baseline
+    assert result(LLB, load_balance=site(21_000.0, upper_offset_w=2_000.0)) == (0.0, "site.baseline")
+
+
+def test_Q09_below_the_lower_threshold_absorb_up_to_lower_threshold_plus_offset() -> None:
+    assert result(LLB, load_balance=site(-6_000.0)) == (6_500.0, "site.lower_threshold")  # site at +500 W
+    assert result(mode(M.LOCAL_LOAD_BALANCING, charge_limit_w=3_000.0), load_balance=site(-6_000.0)) == (
+        3_000.0, "schedule.limit")
+    assert result(LLB, car(soc_percent=90.0), load_balance=site(-6_000.0)) == (0.0, "ev.soc_max")
+
+
+def test_Q09_evses_balancing_together_take_equal_shares() -> None:
+    assert result(LLB, load_balance=site(24_000.0, share=2)) == (-2_500.0, "site.upper_threshold")
+    assert result(LLB, load_balance=site(-6_000.0, share=2)) == (3_250.0, "site.lower_threshold")
+    assert result(LLB, load_balance=site(math.nan)) == (0.0, "site.unavailable")
+    d = arbitrate(LLB, RATINGS, car(), load_balance=site(24_000.0)).details
+    assert d["load_balance"] == {"other_w": 24_000.0, "upper_threshold_w": 20_000.0, "lower_threshold_w": 0.0,
+                                 "upper_offset_w": -1_000.0, "lower_offset_w": 500.0, "share": 1}
 
 
 # -- frequency --------------------------------------------------------------------------------------------------

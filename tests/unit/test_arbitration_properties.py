@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargepoint.energy.arbitration import VOLTAGE_TOLERANCE_V, LocalPolicy, arbitrate
+from chargepoint.energy.arbitration import VOLTAGE_TOLERANCE_V, LoadBalance, LocalPolicy, arbitrate
 from chargepoint.energy.model import EffectiveLimits, OperationMode
 from chargepoint.hardware.interfaces import MeterReading, PortPhase, PortState, PowerRatings
 
@@ -38,7 +38,8 @@ limits_st = st.builds(
     discharge_limit_w=opt(f(-1e5, 1e3)),
     setpoint_w=opt(f(-1e5, 1e5)),
     operation_mode=st.one_of(st.none(), st.sampled_from(OperationMode),
-                             st.sampled_from([OperationMode.CENTRAL_SETPOINT, OperationMode.LOCAL_FREQUENCY])),
+                             st.sampled_from([OperationMode.CENTRAL_SETPOINT, OperationMode.LOCAL_FREQUENCY,
+                                              OperationMode.LOCAL_LOAD_BALANCING])),
     min_charging_rate_w=opt(f(0, 5e3)),
     v2x_baseline_w=opt(f(-1e4, 1e4)),
     v2x_freq_watt_curve=st.sampled_from([(), ((49.8, 9e3), (50.2, -9e3)), ((50.0, -2e5),)]),
@@ -71,15 +72,19 @@ ev_st = st.builds(
 policy_st = opt(st.builds(LocalPolicy, charge_limit_w=opt(f(-1e4, 1e5)), discharge_limit_w=opt(f(-1e5, 1e5)),
                           setpoint_w=opt(f(-1e5, 1e5))))
 default_st = st.sampled_from([math.inf, -math.inf, 0.0, 3_000.0, -3_000.0])
+balance_st = st.builds(LoadBalance, other_w=f(-1e5, 1e5), upper_threshold_w=f(-1e4, 1e5),
+                       lower_threshold_w=f(-1e5, 1e4), upper_offset_w=f(-5e3, 5e3), lower_offset_w=f(-5e3, 5e3),
+                       share=st.integers(1, 4))
 
 
 @PROPS
-@given(limits_st | st.none(), ratings_st, ev_st, policy_st, default_st, f(45, 55), opt(st.integers(-300, 300)))
+@given(limits_st | st.none(), ratings_st, ev_st, policy_st, default_st, f(45, 55), opt(st.integers(-300, 300)),
+       opt(balance_st))
 def test_the_setpoint_never_leaves_any_limit(
     lim: EffectiveLimits | None, ratings: PowerRatings, ev: PortState, policy: LocalPolicy | None, default: float,
-    hz: float, signal: int | None,
+    hz: float, signal: int | None, balance: LoadBalance | None,
 ) -> None:
-    sp = arbitrate(lim, ratings, ev, policy, default, frequency_hz=hz, afrr_signal=signal)
+    sp = arbitrate(lim, ratings, ev, policy, default, frequency_hz=hz, afrr_signal=signal, load_balance=balance)
     w = sp.watts
     v = sp.details["voltage_v"]
     assert isinstance(v, float) and math.isfinite(w)
@@ -129,3 +134,25 @@ def test_the_setpoint_never_leaves_any_limit(
 def test_arbitration_is_deterministic(lim: EffectiveLimits, ratings: PowerRatings, ev: PortState,
                                       policy: LocalPolicy | None) -> None:
     assert arbitrate(lim, ratings, ev, policy) == arbitrate(lim, ratings, ev, policy)
+
+
+@PROPS
+@given(balance_st, opt(f(-2e4, 2e4)), ev_st)
+def test_Q09_load_balancing_only_moves_the_baseline_towards_the_band(
+    balance: LoadBalance, setpoint: float | None, ev: PortState,
+) -> None:
+    lim = EffectiveLimits(operation_mode=OperationMode.LOCAL_LOAD_BALANCING, setpoint_w=setpoint)
+    sp = arbitrate(lim, PowerRatings(), ev, load_balance=balance)
+    wanted, base, n = sp.details["wanted_w"], setpoint if setpoint is not None else 0.0, balance.share
+    assert isinstance(wanted, float)
+    projected = balance.other_w + n * base
+    upper = balance.upper_threshold_w + balance.upper_offset_w
+    lower = balance.lower_threshold_w + balance.lower_offset_w
+    if projected > balance.upper_threshold_w:
+        assert wanted <= base
+        assert wanted == base or math.isclose(balance.other_w + n * wanted, upper, rel_tol=1e-9, abs_tol=1e-6)
+    elif projected < balance.lower_threshold_w:
+        assert wanted >= base
+        assert wanted == base or math.isclose(balance.other_w + n * wanted, lower, rel_tol=1e-9, abs_tol=1e-6)
+    else:
+        assert wanted == base

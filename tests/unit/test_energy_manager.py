@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from chargepoint.clock import VirtualClock
-from chargepoint.energy.manager import EnergyManager
+from chargepoint.energy.manager import EnergyManager, LoadBalancingSettings
 from chargepoint.energy.ocpp_codec import from_ocpp
 from chargepoint.energy.profiles import ProfileStore
 from chargepoint.hardware.interfaces import PowerRatings
+from chargepoint.hardware.site import EmulatedSiteMeter
 from chargepoint.station.core import Station
 from chargepoint.station.types import AuthInfo, AuthStatus, CommandStatus, IdToken
 from hil.emulators.direct_dc import DirectDcPort, EvProfile
@@ -185,3 +186,47 @@ def test_switching_charge_to_discharge_does_not_flicker_the_status() -> None:
     states = [a.charging_state for a in out if isinstance(a, TransactionUpdated) and a.charging_state]
     assert states == []  # the flow reversed through 0 A without leaving "Charging"
     assert [a for a in out if isinstance(a, StatusChanged)] == []
+
+
+def test_Q09_evses_under_load_balancing_share_the_site_equally() -> None:
+    clock = VirtualClock(start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+    ports = {i: DirectDcPort(ratings=RATINGS, profile=EvProfile(max_discharge_current_a=15.0), soc=60,
+                             handshake_s=0.5) for i in (1, 2)}
+    station = Station({i: [p] for i, p in ports.items()}, clock)
+    station.set_online(True)
+    meter = EmulatedSiteMeter(base_load_w=26_000.0)
+    mgr = EnergyManager(station, ProfileStore("2.1"), dict.fromkeys(ports, RATINGS), site_meter=meter)
+    for e in mgr.evses.values():
+        e.load_balancing = LoadBalancingSettings(20_000.0, 0.0, upper_offset_w=-1_000.0)
+    llb = profile(0, mode="LocalLoadBalancing")
+    del llb["chargingSchedule"][0]["chargingSchedulePeriod"][0]["setpoint"]
+    assert mgr.store.add(from_ocpp(llb, "2.1", evse_id=0)).accepted
+    for i, port in ports.items():
+        port.plug_in()
+        station.present_token(i, IdToken(f"T{i}"))
+        station.authorize_result(station.drain()[-1].ref, AuthInfo(AuthStatus.ACCEPTED))  # type: ignore[attr-defined]
+    run(station, clock, 4)
+    # 26 kW of building load: both cars discharge 3.5 kW, the site draws UpperThreshold + UpperOffset = 19 kW
+    assert [station.reading(i).power_w for i in ports] == [pytest.approx(-3_500, rel=0.03)] * 2
+    assert mgr.site is not None and mgr.site.import_w == pytest.approx(19_000, rel=0.01)
+    assert mgr.explain(1)["load_balance"]["share"] == 2
+    meter.base_load_w = 10_000.0  # inside the band: neither car is used
+    run(station, clock, 2)
+    assert [station.reading(i).power_w for i in ports] == [pytest.approx(0, abs=50)] * 2
+    mgr.evses[2].load_balancing.lower_threshold_w = 30_000.0  # not valid any more on EVSE 2: it stops balancing
+    meter.base_load_w = -5_000.0
+    run(station, clock, 2)
+    assert station.reading(2).power_w == pytest.approx(0, abs=50)
+    assert mgr.explain(2)["bound_by"] == "site.unavailable"
+    assert station.reading(1).power_w == pytest.approx(5_000, rel=0.03)  # alone now: absorbs the whole surplus
+
+
+def test_Q08_the_site_meter_feeds_the_frequency_and_each_evse_keeps_its_threshold() -> None:
+    station, _port, mgr, clock = rig()
+    meter = EmulatedSiteMeter(frequency_hz=49.9)
+    mgr.use_site_meter(meter)
+    run(station, clock, 0.2)
+    assert mgr.frequency_hz == 49.9 and mgr.site is not None and mgr.site.frequency_hz == 49.9
+    meter.available = False
+    run(station, clock, 0.2)
+    assert mgr.site is None and mgr.frequency_hz == 49.9  # a lost meter keeps the last frequency

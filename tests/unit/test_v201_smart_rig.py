@@ -93,6 +93,10 @@ class Csms21(_Answers, ocpp.v21.ChargePoint):
     def on_pull(self, **_: Any) -> Any:
         return ocpp.v21.call_result.PullDynamicScheduleUpdate(status="Accepted", schedule_update=self.pull_update)
 
+    @on("NotifyPriorityCharging")
+    def on_priority(self, **_: Any) -> Any:
+        return ocpp.v21.call_result.NotifyPriorityCharging()
+
 
 class SmartRig:
     def __init__(self, version: str = "2.0.1", evses: int = 1, soc: float = 60.0,

@@ -15,6 +15,7 @@ from chargepoint.clock import iso
 from chargepoint.energy.model import ChargingProfile, ChargingSchedule, Kind, OperationMode, Purpose, RateUnit
 from chargepoint.energy.model import SchedulePeriod as P
 from chargepoint.energy.validation import StoreLimits
+from chargepoint.hardware.site import EmulatedSiteMeter
 from chargepoint.ocpp.device_model import Component
 from chargepoint.ocpp.smart_state import set_external_limit
 from hil.emulators.direct_dc import EvProfile
@@ -224,14 +225,54 @@ async def test_TC_Q_119_CS_local_frequency_profile_validations() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- Q09 / Q10
-async def test_Q09_local_load_balancing_charges_within_the_limit() -> None:
+async def set_variables(r: SmartRig, evse_id: int, values: dict[tuple[str, str | None], str]) -> list[str]:
+    data = [{"component": {"name": "V2XChargingCtrlr", "evse": {"id": evse_id}},
+             "variable": {"name": name, **({"instance": inst} if inst else {})}, "attributeValue": value}
+            for (name, inst), value in values.items()]
+    res = await r.call("SetVariables", {"setVariableData": data})
+    return [x["attributeStatus"] for x in res["setVariableResult"]]
+
+
+LLB_BAND = {("LocalLoadBalancing", "UpperThreshold"): "20000", ("LocalLoadBalancing", "LowerThreshold"): "0",
+            ("LocalLoadBalancing", "UpperOffset"): "-1000", ("LocalLoadBalancing", "LowerOffset"): "500"}
+
+
+async def test_Q09_local_load_balancing_keeps_the_site_meter_inside_the_thresholds() -> None:
     async with SmartRig(V21) as r:
         tx_id = await r.start_charging()
-        body = profile(11, "TxProfile", [period(limit=9000.0, operationMode="LocalLoadBalancing")], tx_id=tx_id)
+        meter = EmulatedSiteMeter(base_load_w=5_000.0)
+        r.energy.use_site_meter(meter)
+        assert await set_variables(r, 1, LLB_BAND) == ["Accepted"] * 4
+        body = profile(11, "TxProfile", [period(limit=9000.0, dischargeLimit=-5000.0,
+                                                operationMode="LocalLoadBalancing")], tx_id=tx_id)
         assert ok(await set_profile(r, 1, body))
         await r.pump(1.0)
-        assert r.power_w() == pytest.approx(9000, rel=0.02)
+        assert r.power_w() == pytest.approx(0, abs=50)  # site at 5 kW, inside [0, 20 kW]: the car is not used
+        assert r.energy.explain(1)["bound_by"] == "site.baseline"
         assert r.energy.explain(1)["operation_mode"] == "LocalLoadBalancing"
+        meter.base_load_w = 23_000.0  # the building draws more than UpperThreshold: the car covers the excess
+        await r.pump(1.0)
+        assert r.power_w() == pytest.approx(-4_000, rel=0.03)
+        assert r.energy.site is not None and r.energy.site.import_w == pytest.approx(19_000, rel=0.01)
+        assert r.energy.explain(1)["bound_by"] == "site.upper_threshold"
+        meter.base_load_w = 30_000.0  # more than the CSMS's dischargeLimit allows
+        await r.pump(1.0)
+        assert r.power_w() == pytest.approx(-5_000, rel=0.03)
+        assert r.energy.explain(1)["bound_by"] == "schedule.discharge_limit"
+        meter.base_load_w = -6_000.0  # PV feeds 6 kW into the grid: the car absorbs it down to +500 W
+        await r.pump(1.0)
+        assert r.power_w() == pytest.approx(6_500, rel=0.03)
+        assert r.energy.explain(1)["bound_by"] == "site.lower_threshold"
+        meter.base_load_w = -15_000.0
+        await r.pump(1.0)
+        assert r.power_w() == pytest.approx(9_000, rel=0.03)  # the CSMS's limit holds
+        meter.available = False  # no measurement: no balancing, the car is not used
+        await r.pump(1.0)
+        assert r.power_w() == pytest.approx(0, abs=50)
+        assert r.energy.explain(1)["bound_by"] == "site.unavailable"
+        r.station.trigger_meter_values(1)
+        await r.pump(0.1)
+        assert tx_events(r)[-1]["transactionInfo"]["operationMode"] == "LocalLoadBalancing"
 
 
 async def test_TC_Q_125_CS_idle_with_evse_sleep_and_TC_Q_126_CS_evse_sleep_unsupported() -> None:
@@ -382,7 +423,6 @@ async def test_v2x_charging_ctrlr_and_2_1_smart_charging_variables() -> None:
         assert await get(r, v2x, "Enabled") == "true"
         assert await get(r, v2x, "SupportedEnergyTransferModes") == "DC,DC_BPT"
         assert await get(r, v2x, "SupportedOperationModes") == ",".join(m.value for m in OperationMode)
-        assert "Power.Active.Export" in (await get(r, v2x, "TxUpdatedMeasurands")).split(",")
         smart = {"name": "SmartChargingCtrlr"}
         assert await get(r, smart, "SupportsDynamicProfiles") == "true"
         assert await get(r, smart, "SupportedAdditionalPurposes") == "LocalGeneration,PriorityCharging"
