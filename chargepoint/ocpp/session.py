@@ -35,7 +35,7 @@ from chargepoint.station.actions import (
 )
 from chargepoint.station.core import Station
 from chargepoint.station.recovery import restore, snapshot
-from chargepoint.station.types import ResetKind
+from chargepoint.station.types import ConnectorStatus, ResetKind
 
 log = logging.getLogger("chargepoint.session")
 
@@ -103,6 +103,9 @@ class StationSession:
         self.store = store
         self._outbox: deque[QueueItem] = deque()
         self._status_latest: dict[tuple[int, int], StatusChanged] = {}
+        # When the last accepted connection ended (loop time) and the statuses the CSMS had been told by then (B04)
+        self._lost_at: float | None = None
+        self._status_at_loss: dict[tuple[int, int], ConnectorStatus] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
@@ -396,6 +399,9 @@ class StationSession:
                 self.last_error = f"connection failed: {type(e).__name__}: {e}"  # never the whole session
                 log.exception("connection to CSMS abandoned after an unexpected error")
             finally:
+                if self._accepted.is_set():
+                    self._lost_at = asyncio.get_running_loop().time()
+                    self._status_at_loss = {k: a.status for k, a in self._status_latest.items()}
                 self._connected.clear()
                 self._accepted.clear()
                 self.station.set_online(False)
@@ -425,6 +431,7 @@ class StationSession:
 
     def _after_reboot(self, kind: ResetKind) -> None:
         self._boot_reason = "RemoteReset"
+        self._lost_at = None  # a reboot reports every connector
         if self.reboot_hook is not None:
             self.reboot_hook(kind)
         if self.security is not None:
@@ -511,9 +518,8 @@ class StationSession:
         self.station.set_online(True)
         self._accepted.set()
         self._boot_reason = "PowerUp"
-        # After (re)registration report every connector, then whatever waited while offline.
-        self._status_latest.clear()
-        self.station.trigger_status()
+        # After (re)registration report the connectors, then whatever waited while offline.
+        self._report_statuses()
         self._enqueue(self.station.drain())
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
@@ -551,6 +557,20 @@ class StationSession:
             wait = max(0.05, self._heartbeat_s - (loop.time() - self._last_sent))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _report_statuses(self) -> None:
+        """Every connector's status after a boot or an outage; 2.x after an outage no longer than OfflineThreshold
+        (B04) only those of the connectors whose status changed meanwhile and is not queued already."""
+        lost_at, self._lost_at = self._lost_at, None
+        if (lost_at is None or self.subprotocol == "ocpp1.6"
+                or asyncio.get_running_loop().time() - lost_at > self.station.settings.offline_threshold_s):
+            self._status_latest.clear()
+            self.station.trigger_status()
+            return
+        queued = {(a.evse_id, a.connector_id) for a in (i.action for i in self._outbox) if isinstance(a, StatusChanged)}
+        for key, latest in self._status_latest.items():
+            if key not in queued and self._status_at_loss.get(key) != latest.status:
+                self.station.trigger_status(key[0])
 
     async def _send(self, item: QueueItem) -> None:
         action = item.action

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import random
 import ssl
 from dataclasses import dataclass, field
@@ -88,23 +89,50 @@ class TransportConfig:
 
 
 class Backoff:
-    """Exponential back-off with jitter: initial, 2x, 4x ... capped at max; reset after a good connection."""
+    """Exponential back-off with jitter: initial, 2x, 4x ... capped at max; reset after a good connection.
 
-    def __init__(self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None) -> None:
+    ``jitter`` spreads each wait by +/- that fraction; ``random_range`` adds a random 0..random_range s to it (the
+    OCPP 2.x schedule, see :meth:`use_ocpp`)."""
+
+    def __init__(self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None,
+                 random_range: float = 0.0) -> None:
         self.initial = initial
         self.maximum = maximum
         self.jitter = jitter
+        self.random_range = random_range
+        self.repeat: int | None = None  # set by use_ocpp (RetryBackOffRepeatTimes)
         self.attempt = 0
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        base = min(self.maximum, self.initial * (2**self.attempt))
+        base = min(self.maximum, self.initial * (2 ** min(self.attempt, 64)))  # no float overflow after days
         self.attempt += 1
         spread = base * self.jitter
-        return max(0.0, base + self._rng.uniform(-spread, spread))
+        delay = base + self._rng.uniform(-spread, spread)
+        if self.random_range > 0:
+            delay += self._rng.uniform(0, self.random_range)
+        return max(0.0, delay)
 
     def reset(self) -> None:
         self.attempt = 0
+
+    @property
+    def repeat_times(self) -> int:
+        """How many times the wait doubles before it stays (2.x RetryBackOffRepeatTimes)."""
+        if self.repeat is not None:
+            return self.repeat
+        if self.initial <= 0 or self.maximum <= self.initial:
+            return 0
+        return math.ceil(math.log2(self.maximum / self.initial) - 1e-9)
+
+    def use_ocpp(self, wait_minimum: float, random_range: float, repeat_times: int) -> None:
+        """The OCPP 2.x (Part 4) schedule: RetryBackOffWaitMinimum plus a random 0..RetryBackOffRandomRange s,
+        doubled after every failed attempt RetryBackOffRepeatTimes times, then kept; no proportional jitter."""
+        self.repeat = max(0, repeat_times)
+        self.initial = float(wait_minimum)
+        self.maximum = float(wait_minimum) * 2 ** min(self.repeat, 64)
+        self.random_range = float(random_range)
+        self.jitter = 0.0
 
 
 def _closed_before_http(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from chargepoint.clock import iso
 from chargepoint.ocpp.base import SessionHooks, StationIdentity
 from chargepoint.ocpp.device_model import Attribute, AttributeType, Component, DataType, DeviceModel, Mutability
+from chargepoint.ocpp.transport import Backoff
 from chargepoint.station.core import Evse, Station
 from chargepoint.station.metering import parse_measurands
 from chargepoint.station.settings import StationSettings, TxPoint
@@ -172,8 +173,10 @@ def build_device_model(b: Bindings, response_timeout: float = 30.0) -> DeviceMod
     g, w = _int(s, "web_socket_ping_interval_s")
     add(c, "WebSocketPingInterval", DataType.INTEGER, mutability=RW, persistent=True, unit="s", min_limit=0,
         max_limit=86400, getter=g, setter=w)
+    g, w = _int(s, "offline_threshold_s")
     add(c, "OfflineThreshold", DataType.INTEGER, mutability=RW, persistent=True, unit="s", min_limit=0,
-        value="60")
+        getter=g, setter=w)
+    _add_retry_backoff(dm, c, b)
     add(c, "NetworkProfileConnectionAttempts", DataType.INTEGER, mutability=RW, persistent=True, min_limit=1,
         max_limit=100, value="3")
     add(c, "NetworkConfigurationPriority", DataType.SEQUENCE_LIST, mutability=RW, persistent=True,
@@ -220,7 +223,10 @@ def build_device_model(b: Bindings, response_timeout: float = 30.0) -> DeviceMod
     add(c, "SendDuringIdle", DataType.BOOLEAN, mutability=RW, persistent=True,
         getter=lambda: _b(not s.aligned_data_during_tx),
         setter=lambda v: setattr(s, "aligned_data_during_tx", v == "false"))
-    add(c, "TxEndedInterval", DataType.INTEGER, mutability=RW, persistent=True, unit="s", min_limit=0, value="0")
+    add(c, "TxEndedInterval", DataType.INTEGER, mutability=RW, persistent=True, unit="s", min_limit=0,
+        getter=lambda: str(s.aligned_interval_s if s.stop_txn_aligned_interval_s is None
+                           else s.stop_txn_aligned_interval_s),
+        setter=lambda v: setattr(s, "stop_txn_aligned_interval_s", int(v)))
 
     # ---- AuthCtrlr / AuthCacheCtrlr / LocalAuthListCtrlr
     c = Component("AuthCtrlr")
@@ -284,6 +290,32 @@ def build_device_model(b: Bindings, response_timeout: float = 30.0) -> DeviceMod
     add(c, "TimeSource", DataType.SEQUENCE_LIST, mutability=RW, persistent=True, values_list=TIME_SOURCES,
         value="Heartbeat", validator=_not_empty)
     return dm
+
+
+def _add_retry_backoff(dm: DeviceModel, c: Component, b: Bindings) -> None:
+    """OCPPCommCtrlr.RetryBackOff*: the reconnect schedule of the session (Part 4 "Reconnecting"). Until the CSMS
+    sets one of them the session keeps the schedule of its configuration (proportional jitter included)."""
+    fallback = Backoff(10.0, 80.0, 0.0, random_range=10.0)  # without a session (unit rigs)
+
+    def backoff() -> Backoff:
+        bo = getattr(b.hooks, "backoff", None)
+        return bo if isinstance(bo, Backoff) else fallback
+
+    def setter(which: str) -> Callable[[str], None]:
+        def write(v: str) -> None:
+            bo = backoff()
+            now = {"wait": bo.initial, "range": bo.random_range, "repeat": float(bo.repeat_times)}
+            new = now | {which: float(v)}
+            if new != now:  # a stored value that matches what the session does changes nothing (keeps its jitter)
+                bo.use_ocpp(new["wait"], new["range"], int(new["repeat"]))
+
+        return write
+
+    for name, getter, which in (("RetryBackOffWaitMinimum", lambda: str(round(backoff().initial)), "wait"),
+                                ("RetryBackOffRandomRange", lambda: str(round(backoff().random_range)), "range"),
+                                ("RetryBackOffRepeatTimes", lambda: str(backoff().repeat_times), "repeat")):
+        dm.add(c, name, DataType.INTEGER, mutability=RW, persistent=True, unit=None if which == "repeat" else "s",
+               min_limit=0, getter=getter, setter=setter(which))
 
 
 def _add_evse(dm: DeviceModel, st: Station, evse: Evse) -> None:

@@ -46,7 +46,8 @@ class StationCommands:
         def transactions(self) -> list[Transaction]: ...
         def find_tx(self, tx_id: str) -> Transaction | None: ...
         def _emit(self, action: Action) -> None: ...
-        def _end_tx(self, evse: Evse, reason: StopReason, trigger: TriggerReason) -> None: ...
+        def _end_tx(self, evse: Evse, reason: StopReason, trigger: TriggerReason,
+                    stop_token: IdToken | None = None) -> None: ...
         def _is_operative(self, evse: Evse) -> bool: ...
         def _report_status(self, evse: Evse, force: bool = False) -> None: ...
 
@@ -101,7 +102,7 @@ class StationCommands:
         if wait.purpose == "stop":
             tx = evse.tx
             if tx is not None and info.accepted and tx.parent_id and info.parent_id == tx.parent_id:
-                self._local_stop(evse)
+                self._local_stop(evse, wait.id_token)
             return
         if not info.accepted:
             if evse.pending is not None and evse.pending.id_token == wait.id_token:
@@ -120,12 +121,12 @@ class StationCommands:
         evse = self.evse(tx.evse_id)
         if self.settings.stop_transaction_on_invalid_id:
             self._end_tx(evse, StopReason.DE_AUTHORIZED, TriggerReason.DEAUTHORIZED)
-        else:
-            tx.authorized = False
+        else:  # 1.6: "only stop energy delivery to the vehicle" (SuspendedEVSE)
+            tx.authorized, tx.deauthorized = False, True
             evse.connector.port.set_session_enabled(False)
 
-    def _local_stop(self, evse: Evse) -> None:
-        self._end_tx(evse, StopReason.LOCAL, TriggerReason.STOP_AUTHORIZED)
+    def _local_stop(self, evse: Evse, stop_token: IdToken | None = None) -> None:
+        self._end_tx(evse, StopReason.LOCAL, TriggerReason.STOP_AUTHORIZED, stop_token)
 
     # ------------------------------------------------------------------ remote commands
     def remote_start(self, id_token: IdToken, evse_id: int | None, remote_start_id: int | None = None) -> CommandStatus:

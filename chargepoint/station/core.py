@@ -16,7 +16,7 @@ import itertools
 import math
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chargepoint.clock import Clock
 from chargepoint.hardware.interfaces import ConnectorPort, MeterReading, PortPhase, PortState
@@ -45,6 +45,7 @@ from chargepoint.station.types import (
     ChargingState,
     ConnectorStatus,
     FaultInfo,
+    IdToken,
     MeterSample,
     ReadingContext,
     ResetKind,
@@ -79,8 +80,8 @@ class Station(StationCommands):
         self._outbox: list[Action] = []
         self._refs = itertools.count(1)
         self._auth_waits: dict[int, _AuthWait] = {}
-        self._next_aligned_mono: float | None = None
-        self._aligned_interval_s = self.settings.aligned_interval_s  # the interval _next_aligned_mono was set for
+        # clock-aligned timers: name -> (the interval it was set for, monotonic time of its next boundary)
+        self._aligned_timers: dict[str, tuple[int, float]] = {}
         self._pending_station_operative: bool | None = None  # station-wide change scheduled behind transactions
         self._pending_reset: ResetKind | None = None
         self.authorize_remote_start = True  # 1.6 AuthorizeRemoteTxRequests / 2.0.1 AuthorizeRemoteStart
@@ -266,8 +267,8 @@ class Station(StationCommands):
             return ChargingState.SUSPENDED_EVSE if evse.setpoint_w == 0 else ChargingState.SUSPENDED_EV
         if st.phase == PortPhase.SUSPENDED_EV:
             return ChargingState.SUSPENDED_EV
-        if not tx.authorized:
-            return ChargingState.EV_CONNECTED
+        if tx.deauthorized:
+            return ChargingState.SUSPENDED_EVSE  # the token was refused after the start: no energy offered
         return ChargingState.EV_CONNECTED
 
     def _run_tx(self, evse: Evse, tx: Transaction, st: PortState, mono: float) -> None:
@@ -275,7 +276,7 @@ class Station(StationCommands):
         # A transaction started before authorization (EVConnected start point) picks the token up here.
         if not tx.authorized and evse.pending is not None and evse.pending.info is not None:
             if evse.pending.info.accepted:
-                tx.authorized = True
+                tx.authorized, tx.deauthorized = True, False
                 tx.id_token = evse.pending.id_token
                 tx.remote_start_id = evse.pending.remote_start_id
                 trigger = TriggerReason.REMOTE_START if evse.pending.remote else TriggerReason.AUTHORIZED
@@ -293,6 +294,7 @@ class Station(StationCommands):
             tx.charging_state == ChargingState.CHARGING
             and new_state in (ChargingState.SUSPENDED_EV, ChargingState.SUSPENDED_EVSE)
             and evse.setpoint_w != 0
+            and not tx.deauthorized
         ):
             if tx.suspend_since is None:
                 tx.suspend_since = mono
@@ -322,16 +324,19 @@ class Station(StationCommands):
             else:
                 tx.next_sample_mono = None
 
-    def _end_tx(self, evse: Evse, reason: StopReason, trigger: TriggerReason) -> None:
+    def _end_tx(self, evse: Evse, reason: StopReason, trigger: TriggerReason,
+                stop_token: IdToken | None = None) -> None:
+        """End the EVSE's transaction. ``stop_token``: the token that stopped it, when not the one that started it
+        (same parent id); the end message carries it."""
         tx = evse.tx
         if tx is None or tx.ended:
             return
         st = evse.connector.state
         reading = st.meter if st else MeterReading(0.0, 0.0, tx.meter_start_wh, tx.export_start_wh)
         tx.ended = True
-        samples: tuple[MeterSample, ...] = ()
+        samples: tuple[MeterSample, ...] = tuple(tx.end_aligned)
         if self.settings.stop_txn_sampled_measurands:
-            samples = (
+            samples += (
                 build_sample(self.clock.now(), self.settings.stop_txn_sampled_measurands, reading,
                              st.soc_percent if st else None, ReadingContext.TRANSACTION_END),
             )
@@ -341,8 +346,8 @@ class Station(StationCommands):
         evse.tx = None
         evse.session_done = st is not None and st.phase != PortPhase.UNPLUGGED
         self.counters.transactions_ended += 1
-        self._emit(TransactionEnded(tx.tx_id, evse.id, tx.connector_id, tx.id_token, reading.import_wh, reason,
-                                    trigger, samples, timestamp=self.clock.now()))
+        self._emit(TransactionEnded(tx.tx_id, evse.id, tx.connector_id, stop_token or tx.id_token, reading.import_wh,
+                                    reason, trigger, samples, timestamp=self.clock.now()))
         if self.energy is not None:
             self.energy.transaction_ended(tx.tx_id)
         if (
@@ -387,6 +392,8 @@ class Station(StationCommands):
                 return ConnectorStatus.PREPARING
             return ConnectorStatus.AVAILABLE
         assert st is not None
+        if tx.deauthorized and plugged:
+            return ConnectorStatus.SUSPENDED_EVSE  # energy delivery stopped, the transaction goes on
         if not tx.authorized or st.phase in (PortPhase.CONNECTED, PortPhase.PREPARING):
             return ConnectorStatus.PREPARING
         if st.phase in (PortPhase.STOPPING, PortPhase.FINISHED):
@@ -414,24 +421,41 @@ class Station(StationCommands):
                 self._report_status(evse, force=True)
 
     # ------------------------------------------------------------------ meter values
-    def _aligned_meter_values(self, mono: float) -> None:
-        interval = self.settings.aligned_interval_s
+    def _aligned_boundary(self, name: str, interval: int, mono: float) -> datetime | None:
+        """The clock-aligned boundary (wall time) that timer ``name`` has just reached, else None. A new or changed
+        interval only schedules the next boundary."""
         if interval <= 0:
-            self._next_aligned_mono = None
-            return
-        if self._next_aligned_mono is None or interval != self._aligned_interval_s:
-            self._aligned_interval_s = interval
-            self._next_aligned_mono = mono + next_aligned(self.clock.now(), interval)
-            return
-        if mono < self._next_aligned_mono:
-            return
-        self._next_aligned_mono = mono + next_aligned(self.clock.now(), interval)
-        if not self.settings.aligned_data_during_tx and self.transactions():
-            return  # 2.0.1 AlignedDataCtrlr.SendDuringIdle: no clock-aligned values at all while a transaction runs
+            self._aligned_timers.pop(name, None)
+            return None
+        timer = self._aligned_timers.get(name)
+        if timer is None or timer[0] != interval:
+            self._aligned_timers[name] = (interval, mono + next_aligned(self.clock.now(), interval))
+            return None
+        if mono < timer[1]:
+            return None
         now = self.clock.now()
+        self._aligned_timers[name] = (interval, mono + next_aligned(now, interval))
         # Stamp the values with the boundary they belong to, not with the tick that noticed it.
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        now = midnight + timedelta(seconds=math.floor((now - midnight).total_seconds() / interval + 1e-9) * interval)
+        return midnight + timedelta(seconds=math.floor((now - midnight).total_seconds() / interval + 1e-9) * interval)
+
+    def _aligned_meter_values(self, mono: float) -> None:
+        s = self.settings
+        end_interval = s.aligned_interval_s if s.stop_txn_aligned_interval_s is None else s.stop_txn_aligned_interval_s
+        at = self._aligned_boundary("tx_end", end_interval if s.stop_txn_aligned_measurands else 0, mono)
+        if at is not None:  # StopTxnAlignedData / TxEndedMeasurands: kept for the transaction's end message
+            for evse in self.evses.values():
+                st = evse.connector.state
+                if evse.tx is not None and st is not None:
+                    sample = build_sample(at, s.stop_txn_aligned_measurands, st.meter, st.soc_percent,
+                                          ReadingContext.SAMPLE_CLOCK)
+                    if sample.values:
+                        evse.tx.end_aligned.append(sample)
+        now = self._aligned_boundary("meter", s.aligned_interval_s, mono)
+        if now is None:
+            return
+        if not s.aligned_data_during_tx and self.transactions():
+            return  # 2.0.1 AlignedDataCtrlr.SendDuringIdle: no clock-aligned values at all while a transaction runs
         for evse in self.evses.values():
             st = evse.connector.state
             if st is None:

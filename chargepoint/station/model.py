@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chargepoint.hardware.interfaces import ConnectorPort, MeterReading, PortState
-from chargepoint.station.types import AuthInfo, ChargingState, ConnectorStatus, FaultInfo, IdToken
+from chargepoint.station.types import AuthInfo, ChargingState, ConnectorStatus, FaultInfo, IdToken, MeterSample
 
 
 class SetpointSource(Protocol):
@@ -37,6 +37,9 @@ class Transaction:
     ended: bool = False
     recovered: bool = False  # restored from storage after a restart; decided on the first tick
     suspend_since: float | None = None  # when the flow stopped while Charging (debounce of direction changes)
+    deauthorized: bool = False  # the CSMS refused the token after the start; energy stopped (StopTxOnInvalidId off)
+    # clock-aligned samples for the transaction's end message (StopTxnAlignedData / AlignedDataCtrlr.TxEndedMeasurands)
+    end_aligned: list[MeterSample] = field(default_factory=list)
 
     def energy_wh(self, reading: MeterReading) -> tuple[float, float]:
         return reading.import_wh - self.meter_start_wh, reading.export_wh - self.export_start_wh

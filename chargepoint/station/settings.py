@@ -39,6 +39,9 @@ class StationSettings:
         Measurand.ENERGY_EXPORT_REGISTER,
     )
     stop_txn_aligned_measurands: tuple[Measurand, ...] = ()
+    # clock-aligned interval of the stop_txn_aligned_measurands samples (2.x AlignedDataCtrlr.TxEndedInterval);
+    # None = aligned_interval_s (1.6 StopTxnAlignedData uses ClockAlignedDataInterval)
+    stop_txn_aligned_interval_s: int | None = None
     aligned_data_send_during_idle: bool = False  # clock-aligned MeterValues for EVSEs without a transaction
     aligned_data_during_tx: bool = True  # False = 2.0.1 SendDuringIdle: none at all while any transaction runs
     stop_transaction_on_ev_side_disconnect: bool = True
@@ -53,6 +56,9 @@ class StationSettings:
     queue_all_messages: bool = False  # 2.x OCPPCommCtrlr.QueueAllMessages
     message_types_discard_for_queueing: tuple[str, ...] = ()  # 2.x OCPPCommCtrlr.MessageTypesDiscardForQueueing
     queue_max_messages: int = 10_000  # size threshold of the outgoing queue
+    # 2.x OCPPCommCtrlr.OfflineThreshold: offline longer than this, every connector's status is reported after the
+    # reconnection; shorter, only the changed ones (B04)
+    offline_threshold_s: int = 60
     web_socket_ping_interval_s: int = 30
     local_list_max_length: int = 1000
     send_local_list_max_length: int = 1000

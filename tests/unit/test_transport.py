@@ -30,6 +30,24 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
     assert 0.5 <= b.next_delay() <= 1.5
 
 
+def test_backoff_ocpp_schedule_wait_minimum_doubled_repeat_times_plus_random_range() -> None:
+    b = Backoff(1.0, 60.0, 0.5, random.Random(2))
+    assert b.repeat_times == 6
+    b.use_ocpp(wait_minimum=10, random_range=5, repeat_times=2)
+    assert (b.initial, b.maximum, b.jitter, b.repeat_times) == (10.0, 40.0, 0.0, 2)
+    delays = [b.next_delay() for _ in range(5)]
+    for d, base in zip(delays, [10, 20, 40, 40, 40], strict=True):
+        assert base <= d <= base + 5  # the random part is added, never doubled
+    b.use_ocpp(wait_minimum=0, random_range=0, repeat_times=3)
+    assert b.repeat_times == 3 and b.next_delay() == 0.0
+
+
+def test_backoff_survives_days_of_failed_attempts() -> None:
+    b = Backoff(1.0, 60.0, 0.0)
+    b.attempt = 5000  # ~3 days offline at 60 s: 2 ** 5000 overflows a float and would end the connection loop
+    assert b.next_delay() == 60.0
+
+
 def test_transport_config_validation() -> None:
     with pytest.raises(ValueError, match="scheme must be ws or wss"):
         TransportConfig(url="http://x", station_id="CP")
