@@ -19,6 +19,9 @@ from ocpp.v21 import call as call21
 from ocpp.v21 import datatypes as dt21
 
 from chargepoint.clock import RealClock
+from chargepoint.energy.manager import EnergyManager
+from chargepoint.energy.profiles import ProfileStore
+from chargepoint.energy.validation import StoreLimits
 from chargepoint.ocpp import keyfix
 from chargepoint.ocpp.session import StationSession
 from chargepoint.ocpp.transport import TransportConfig
@@ -33,10 +36,15 @@ CS = "CS21"
 
 
 @contextlib.asynccontextmanager
-async def bench() -> AsyncIterator[tuple[CsmsEmulator, Station, DirectDcPort, StationSession]]:
+async def bench(limits: StoreLimits | None = None) -> AsyncIterator[tuple[CsmsEmulator, Station, DirectDcPort,
+                                                                          StationSession]]:
+    """The station with one direct-DC EVSE against the emulator; with ``limits``, also its energy manager (profiles
+    accepted within those limits), as ``chargepoint.app`` assembles it."""
     async with CsmsEmulator(protocols=("ocpp2.1",)) as csms:
         port = DirectDcPort(handshake_s=0.2)
         station = Station({1: [port]}, RealClock(), StationSettings(sample_interval_s=1, aligned_interval_s=0))
+        if limits is not None:
+            EnergyManager(station, ProfileStore("2.1", limits=limits))
         session = StationSession(station, TransportConfig(url=csms.url, station_id=CS, protocols=("ocpp2.1",)),
                                  tick_s=0.05)
         task = asyncio.create_task(session.run())
@@ -73,21 +81,66 @@ async def test_TC_B_01_CS_v21_cold_boot_and_a_full_transaction() -> None:
         assert _station_errors(csms) == []
 
 
+# 2.1 CSMS -> station actions the station has no handler for, each with a schema-valid request.
+UNHANDLED_21 = {
+    "RequestBatterySwap": {"requestId": 1, "idToken": {"idToken": "SWAP-1", "type": "Central"}},
+    "SetDERControl": {"isDefault": False, "controlId": "der-1", "controlType": "FixedPFAbsorb",
+                      "fixedPFAbsorb": {"priority": 0, "displacement": 0.9, "excitation": True}},
+}
+
+
 async def test_v21_defect_unhandled_action_is_answered_not_dropped() -> None:
-    async with bench() as (csms, _station, _port, _session):
-        # AFRRSignal is a 2.1 action the station has no handler for: the bare library would never answer.
-        with pytest.raises(CallError) as e:
-            await csms.call(CS, "AFRRSignal", {"timestamp": "2026-01-01T00:00:00Z", "signal": 1}, timeout=3)
-        assert e.value.code == "NotSupported"
+    async with bench(StoreLimits(evse_ids=frozenset({1}))) as (csms, _station, _port, session):
+        for action, payload in UNHANDLED_21.items():
+            assert _valid(action, payload) == []  # a request the station must answer, not a malformed one
+            assert "_on_action" not in session.adapter.route_map.get(action, {}), f"{action} has a handler now"
+            # the bare library would drop it: for 2.1 its "no handler" path raises nothing, so nothing is sent
+            assert ocpp.charge_point._raise_key_error(action, "2.1") is None
+            marker = csms.mark()
+            with pytest.raises(CallError) as e:
+                await csms.call(CS, action, payload, timeout=3)
+            # OCPP-J: an action the receiver knows but does not support -> NotSupported (strict.py)
+            assert e.value.code == "NotSupported", action
+            answers = [f for f in csms.frames if f.index > marker and f.direction == "rx" and f.message_type == 4]
+            assert len(answers) == 1  # exactly one CALLERROR, to that CALL
         # An action that does not exist in 2.1 at all.
         marker = csms.mark()
         await csms.send_raw(CS, json.dumps([2, "raw-1", "NoSuchAction", {}]))
         answer = await csms.wait_frame(lambda f: f.direction == "rx" and f.unique_id == "raw-1", after=marker)
         assert answer.message_type == MessageType.CallError and json.loads(answer.raw)[2] == "NotImplemented"
-        # The connection survives both.
+        # The connection survives all of them.
         res = await csms.call(CS, "GetVariables", {"getVariableData": [
             {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]})
         assert res["getVariableResult"][0]["attributeStatus"] == "Accepted"
+
+
+async def test_v21_defect_L2_L3_and_soc_keys_on_the_wire_round_trip() -> None:
+    """SetChargingProfile with every per-phase key and limitAtSoC.soc goes in; GetChargingProfiles makes the station
+    send them back in ReportChargingProfiles, spelled as the 2.1 schema spells them (``limit_L2``, ``setpoint_L3``,
+    ``dischargeLimit_L2``, ``soc``; the library's conversion would have sent ``limitL2`` ... ``SoC``), validated by
+    the library's schema validation on the CSMS side. limitAtSoC is refused by default (K01.FR.125, not
+    implemented), so the profile store here accepts it to let the ``soc`` key make the round trip."""
+    period = {"startPeriod": 0, "limit": 11000.0, "limit_L2": 3700.0, "limit_L3": 3600.0, "numberPhases": 3,
+              "setpoint": -5000.0, "setpoint_L2": -1700.0, "setpoint_L3": -1600.0, "dischargeLimit": -7000.0,
+              "dischargeLimit_L2": -2300.0, "dischargeLimit_L3": -2200.0, "operationMode": "CentralSetpoint"}
+    schedule = {"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [period],
+                "limitAtSoC": {"soc": 80, "limit": 3000.0}}
+    profile = {"id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+               "chargingProfileKind": "Relative", "chargingSchedule": [schedule]}
+    assert _valid("SetChargingProfile", {"evseId": 1, "chargingProfile": profile}) == []
+    async with bench(StoreLimits(evse_ids=frozenset({1}), limit_at_soc=True)) as (csms, _station, _port, _session):
+        res = await csms.call(CS, "SetChargingProfile", {"evseId": 1, "chargingProfile": profile})
+        assert res["status"] == "Accepted"
+        marker = csms.mark()
+        assert (await csms.call(CS, "GetChargingProfiles", {"requestId": 3, "chargingProfile": {}}))["status"] == \
+            "Accepted"
+        report = await csms.wait_for(CS, "ReportChargingProfiles", after=marker)
+        wire = json.loads(report.raw)[3]  # the frame as it came over the websocket, not a converted copy
+        assert _valid("ReportChargingProfiles", wire) == []
+        sent_back = wire["chargingProfile"][0]["chargingSchedule"][0]
+        assert sent_back["chargingSchedulePeriod"] == [period]  # the same keys and values
+        assert sent_back["limitAtSoC"] == {"soc": 80, "limit": 3000.0}
+        assert _station_errors(csms) == []
 
 
 def _period() -> dt21.ChargingSchedulePeriodType:

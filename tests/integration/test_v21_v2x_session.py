@@ -36,7 +36,7 @@ async def set_profile(b: SmartBench, body: dict[str, Any]) -> dict[str, Any]:
     return await b.call("SetChargingProfile", {"evseId": 1, "chargingProfile": body})
 
 
-async def test_Q04_central_setpoint_discharge_end_to_end() -> None:
+async def test_TC_K_101_CS_Q04_central_setpoint_discharge_end_to_end() -> None:
     async with smart_bench(P21) as b:
         tx_id = await b.charge()
         needs = (await b.wait("NotifyEVChargingNeeds")).payload["chargingNeeds"]
@@ -151,7 +151,7 @@ async def test_Q01_charging_needs_of_the_chademo_leaf_carry_its_own_limits() -> 
         port.close()
 
 
-async def test_Q04_discharge_through_the_chademo_connector_over_can_frames() -> None:
+async def test_TC_K_101_CS_Q04_discharge_through_the_chademo_connector_over_can_frames() -> None:
     """The same path down to the CHAdeMO connector: ChademoPort and an emulated LEAF exchanging real frames on a
     python-can virtual bus; the car's limits arrive in its frames (0x100-0x102, 0x200)."""
     port = build_chademo(EvseConfig(1, protocol="chademo", ratings=RATINGS, ev=EvConfig("leaf40", 60.0)), "V2X-CAN")
@@ -164,13 +164,15 @@ async def test_Q04_discharge_through_the_chademo_connector_over_can_frames() -> 
             mark = b.mark()
             assert (await set_profile(b, tx_profile(1, tx_id, setpoint(-3000.0))))["status"] == "Accepted"
             first = await b.wait_power(lambda w: abs(w + 3000) < 450, mark, timeout=20)
+            assert first.payload["transactionInfo"]["operationMode"] == "CentralSetpoint"
             second = await b.wait_power(lambda w: abs(w + 3000) < 450, first.index)
             exported = [values(f.payload, "Energy.Active.Export.Register")[0] for f in (first, second)]
             assert exported[1] > exported[0]
             assert b.energy.explain(1)["bound_by"] == "schedule.setpoint"
             mark = b.mark()
             assert (await b.call("ClearChargingProfile", {"chargingProfileId": 1}))["status"] == "Accepted"
-            await b.wait_power(lambda w: w > 2000, mark, timeout=20)
+            back = await b.wait_power(lambda w: w > 2000, mark, timeout=20)
+            assert back.payload["transactionInfo"]["operationMode"] == "ChargingOnly"
             assert b.station_errors() == []
     finally:
         port.close()

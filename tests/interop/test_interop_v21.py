@@ -3,14 +3,16 @@ emulated DC car) against the independent strict CSMS (npm ocpp-rpc in strict mod
 
 Every test ends with zero schema violations in both directions as judged by the peer. Covered: NotifyEVChargingNeeds
 with v2xChargingParameters, SetChargingProfile with a CentralSetpoint discharge setpoint and the discharge itself
-(TransactionEvents with Power.Active.Export and operationMode), GetCompositeSchedule, GetChargingProfiles with
-ReportChargingProfiles, a Dynamic profile with UpdateDynamicSchedule and PullDynamicScheduleUpdate, AFRRSignal,
+(TransactionEvents with Power.Active.Export, a rising Energy.Active.Export.Register and operationMode),
+GetCompositeSchedule, GetChargingProfiles with ReportChargingProfiles, a Dynamic profile with UpdateDynamicSchedule
+(push) and PullDynamicScheduleUpdate (pull, the peer answering with a new setpoint the station applies), AFRRSignal,
 NotifyAllowedEnergyTransfer, ClearChargingProfile (back to charging), NotifyChargingLimit / ClearedChargingLimit from
 an external system, and profiles the station must reject (with statusInfo).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -45,6 +47,12 @@ def power(p: dict[str, Any]) -> float | None:
     return found["Power.Active.Import"] - found["Power.Active.Export"]
 
 
+def register(p: dict[str, Any], measurand: str) -> float | None:
+    """The first value of ``measurand`` in a TransactionEvent, None without one."""
+    return next((float(s["value"]) for mv in p.get("meterValue", []) for s in mv["sampledValue"]
+                 if s.get("measurand") == measurand), None)
+
+
 def tx_profile(pid: int, tx_id: str, periods: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"id": pid, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
             "transactionId": tx_id, **extra,
@@ -61,7 +69,7 @@ async def charging(rig: StationRig, tag: str) -> str:
     return tx_id
 
 
-async def test_v2x_discharge_session(strict_peer_21: StrictPeer) -> None:
+async def test_TC_K_101_CS_TC_Q_109_CS_push_TC_Q_110_CS_pull_v2x_discharge_session(strict_peer_21: StrictPeer) -> None:
     async with running_station(strict_peer_21, P21, "CP21-V2X", evses=1) as rig:
         rig.port(1).ratings = replace(rig.port(1).ratings, ramp_a_per_s=400)
         tx_id = await charging(rig, "TAG-V2X")
@@ -72,13 +80,18 @@ async def test_v2x_discharge_session(strict_peer_21: StrictPeer) -> None:
         assert body["v2xChargingParameters"]["maxDischargePower"] > 0
         assert (await rig.wait_result(needs))["status"] == "Accepted"
 
-        # the CSMS asks for 4 kW out of the car
+        # the CSMS asks for 4 kW out of the car: the operation mode changes (TC_K_101)
         period = {"startPeriod": 0, "setpoint": -4000.0, "dischargeLimit": -6000.0, "limit": 20000.0,
                   "operationMode": "CentralSetpoint"}
         res = await rig.call("SetChargingProfile", {"evseId": 1, "chargingProfile": tx_profile(1, tx_id, [period])})
         assert res == {"status": "Accepted"}
         upd = await rig.wait_for("TransactionEvent", lambda p: (w := power(p)) is not None and abs(w + 4000) < 200)
         assert upd["payload"]["transactionInfo"]["operationMode"] == "CentralSetpoint"
+        # the export register rises while the car discharges
+        later = await rig.wait_for("TransactionEvent", lambda p: (w := power(p)) is not None and abs(w + 4000) < 200
+                                   and p["seqNo"] > upd["payload"]["seqNo"])
+        exported = [register(e["payload"], "Energy.Active.Export.Register") for e in (upd, later)]
+        assert exported[0] is not None and exported[1] is not None and exported[1] > exported[0]
 
         res = await rig.call("GetCompositeSchedule", {"evseId": 1, "duration": 600, "chargingRateUnit": "W"})
         first = res["schedule"]["chargingSchedulePeriod"][0]
@@ -91,15 +104,23 @@ async def test_v2x_discharge_session(strict_peer_21: StrictPeer) -> None:
         assert report["payload"]["chargingProfile"][0]["chargingSchedule"][0]["chargingSchedulePeriod"][0][
             "setpoint"] == -4000.0
 
-        # a Dynamic profile one level up: pushed update, then the station pulls (the peer answers Rejected)
+        # a Dynamic profile one level up: a pushed update (TC_Q_109), then dynUpdateInterval after it the station
+        # pulls and applies what the CSMS answers (TC_Q_110)
+        await strict_peer_21.set_response("PullDynamicScheduleUpdate", {
+            "status": "Accepted", "scheduleUpdate": {"setpoint": -2500.0}}, station="CP21-V2X")
         dyn = tx_profile(2, tx_id, [{"startPeriod": 0, "setpoint": -2000.0, "operationMode": "CentralSetpoint"}],
-                         stackLevel=1, chargingProfileKind="Dynamic", dynUpdateInterval=1)
+                         stackLevel=1, chargingProfileKind="Dynamic", dynUpdateInterval=4)
         assert (await rig.call("SetChargingProfile", {"evseId": 1, "chargingProfile": dyn}))["status"] == "Accepted"
+        t_push = time.time()
         res = await rig.call("UpdateDynamicSchedule", {"chargingProfileId": 2, "scheduleUpdate": {"setpoint": -3000.0}})
         assert res["status"] == "Accepted"
+        pushed = await rig.wait_for("TransactionEvent", lambda p: (w := power(p)) is not None and abs(w + 3000) < 200)
         pull = await rig.wait_for("PullDynamicScheduleUpdate", lambda p: p.get("chargingProfileId") == 2)
-        assert (await rig.wait_result(pull))["status"] == "Rejected"
-        await rig.wait_for("TransactionEvent", lambda p: (w := power(p)) is not None and abs(w + 3000) < 200)
+        assert pull["ts"] - t_push > 3.9  # dynUpdateInterval after the last update, not before
+        assert (await rig.wait_result(pull))["status"] == "Accepted"
+        await rig.wait_for("TransactionEvent", lambda p: (w := power(p)) is not None and abs(w + 2500) < 200
+                           and p["seqNo"] > pushed["payload"]["seqNo"])
+        await strict_peer_21.clear_responses()
         assert (await rig.call("ClearChargingProfile", {"chargingProfileId": 2}))["status"] == "Accepted"
 
         res = await rig.call("AFRRSignal", {"timestamp": iso(rig.station.clock.now()), "signal": 10})
@@ -123,7 +144,8 @@ async def test_v2x_discharge_session(strict_peer_21: StrictPeer) -> None:
         rig.report("V2X discharge session")
 
 
-async def test_external_limits_and_rejected_profiles(strict_peer_21: StrictPeer) -> None:
+async def test_TC_Q_119_CS_TC_K_16_CS_TC_K_47_CS_external_limits_and_rejected_profiles(
+        strict_peer_21: StrictPeer) -> None:
     async with running_station(strict_peer_21, P21, "CP21-EXT", evses=1) as rig:
         await rig.wait_for("StatusNotification", lambda p: p.get("connectorStatus") == "Available")
         per = P(0, limit=7000.0, operation_mode=OperationMode.EXTERNAL_LIMITS)

@@ -200,7 +200,7 @@ async def test_Q08_local_frequency_follows_the_grid_and_TC_Q_120_CS_afrr() -> No
         assert r.energy.afrr_signal == 100
 
 
-async def test_Q07_central_frequency_uses_the_signal_curve() -> None:
+async def test_TC_Q_117_CS_Q07_central_frequency_push_uses_the_signal_curve() -> None:
     async with SmartRig(V21) as r:
         tx_id = await r.start_charging()
         assert ok(await set_profile(r, 1, freq_profile(9, tx_id, mode="CentralFrequency", setpoint=-500.0)))
