@@ -2,8 +2,9 @@
 
 No I/O: frames go through the real codec (encode on the sender, decode on the receiver, one tick of latency),
 the lines d1/d2/k are plain booleans, and :class:`DcLink` models what sits between them: the charger's power stage
-(current slew, voltage limit, insulation-test ramp, active discharge), its output contactor, the lock actuator,
-the insulation monitor, and the cable capacitance that lets the inlet voltage collapse when both sides are open.
+(current slew, voltage limit, insulation-test ramp, active discharge, conversion efficiency), its output contactor,
+the lock actuator, the insulation monitor, and the cable capacitance that lets the inlet voltage collapse when both
+sides are open.
 Used by the tests in ``tests/chademo`` and by ``benchmarks/chademo_frames.py``.
 """
 
@@ -18,6 +19,7 @@ from chargepoint.chademo.charger_types import ChargerActions, ChargerInputs, Cha
 from chargepoint.chademo.codec import CanFrame, decode, encode
 from chargepoint.chademo.timeouts import ChargerConfig
 from chargepoint.clock import VirtualClock
+from chargepoint.hardware.interfaces import PowerRatings
 from hil.emulators.ev import EvActions, EvEmulator, EvPhase
 
 __all__ = ["ChademoPair", "DcLink", "Sample"]
@@ -25,10 +27,22 @@ __all__ = ["ChademoPair", "DcLink", "Sample"]
 
 @dataclass
 class DcLink:
-    """Power stage + output contactor + cable + lock + insulation monitor (emulated charger hardware)."""
+    """Power stage + output contactor + cable + lock + insulation monitor (emulated charger hardware).
+
+    Current slew: the magnitude of the converter current rises at most ``slew_up_a_per_s`` (the power stage's ramp
+    limit, ``PowerRatings.ramp_a_per_s`` in :meth:`for_ratings`) and falls at up to ``slew_down_a_per_s`` (fast: a
+    lowered request or a stop must be followed within a cycle, <= 5 A within 0.5 s of k off); a fast cut drops it at
+    once. A reversal falls to 0 at the fast rate, then rises in the other direction at the ramp rate.
+
+    Grid side: the converter draws ``P_dc / efficiency`` from the grid while charging and feeds
+    ``|P_dc| * efficiency`` into it while discharging (:attr:`grid_power_w`, + drawn from the grid). The DC and
+    grid energies are integrated in :attr:`dc_import_wh` / :attr:`dc_export_wh` and :attr:`grid_import_wh` /
+    :attr:`grid_export_wh` (the difference is the conversion loss, :attr:`loss_wh`).
+    """
 
     slew_up_a_per_s: float = 100.0
     slew_down_a_per_s: float = 1000.0
+    efficiency: float = 1.0
     insulation_ramp_v_per_s: float = 300.0
     active_discharge_v_per_s: float = 600.0
     passive_tau_s: float = 0.25  # bleeder / cable when both sides are open (welding detection support)
@@ -44,8 +58,39 @@ class DcLink:
     voltage_v: float = 0.0
     current_a: float = 0.0
     lock_engaged: bool = False
+    dc_import_wh: float = 0.0  # DC energy into the car
+    dc_export_wh: float = 0.0  # DC energy out of the car
+    grid_import_wh: float = 0.0  # drawn from the grid (charging: DC / efficiency)
+    grid_export_wh: float = 0.0  # fed into the grid (discharging: DC * efficiency)
     _lock_since: float | None = None
     _i_conv: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.efficiency <= 1.0:
+            raise ValueError(f"DcLink.efficiency must be in (0, 1], got {self.efficiency!r}")
+        if not (self.slew_up_a_per_s > 0 and self.slew_down_a_per_s > 0):
+            raise ValueError("DcLink slew rates must be > 0")
+
+    @classmethod
+    def for_ratings(cls, ratings: PowerRatings, **kwargs: object) -> DcLink:
+        """A link whose power stage ramps at ``ratings.ramp_a_per_s`` and converts at ``ratings.efficiency``."""
+        return cls(slew_up_a_per_s=ratings.ramp_a_per_s, efficiency=ratings.efficiency, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def dc_power_w(self) -> float:
+        """Signed DC power at the output (+ into the car)."""
+        return self.voltage_v * self.current_a
+
+    @property
+    def grid_power_w(self) -> float:
+        """Signed power at the grid side of the converter (+ drawn from the grid, - fed into it)."""
+        p = self.dc_power_w
+        return p / self.efficiency if p > 0 else p * self.efficiency
+
+    @property
+    def loss_wh(self) -> float:
+        """Energy lost in the conversion so far."""
+        return (self.grid_import_wh - self.dc_import_wh) + (self.dc_export_wh - self.grid_export_wh)
 
     def step(self, dt: float, now: float, a: ChargerActions, ev: EvEmulator, ev_closed: bool) -> None:
         # Lock actuator.
@@ -59,14 +104,9 @@ class DcLink:
         b = ev.battery
         target = a.current_a if a.output_contactor else 0.0
         # Slew the converter current (fast cut = immediate); the injected extra current is added on top.
-        i = self._i_conv
-        if a.fast_cut and target == 0.0:
-            i = 0.0
-        elif target > i:
-            i = min(target, i + (self.slew_up_a_per_s if i >= 0 else self.slew_down_a_per_s) * dt)
-        else:
-            i = max(target, i - (self.slew_down_a_per_s if i > 0 else self.slew_up_a_per_s) * dt)
-        self._i_conv = i
+        # The ramp starts from the current that really flowed (a voltage limit may have held it below the target).
+        i = 0.0 if a.fast_cut and target == 0.0 else self._slew(self._i_conv, target, dt)
+        self._i_conv = 0.0
         if ev_closed and a.output_contactor:
             # The converter honours its voltage limit: CV ceiling when charging, floor when discharging.
             r = max(b.r_internal, 1e-3)
@@ -74,6 +114,7 @@ class DcLink:
                 i = min(i, max(0.0, (a.voltage_limit_v - b.ocv()) / r))
             elif i < 0:
                 i = -min(-i, max(0.0, (b.ocv() - a.voltage_limit_v) / r))
+            self._i_conv = i
             if i != 0.0:
                 i += self.extra_current_a
             self.current_a = i
@@ -94,6 +135,34 @@ class DcLink:
             self.voltage_v *= math.exp(-dt / self.passive_tau_s)
             if self.voltage_v < 0.05:
                 self.voltage_v = 0.0
+        self._account(dt)
+
+    def _account(self, dt: float) -> None:
+        """Integrate the DC and grid energy of the interval just stepped (the current that flowed in it)."""
+        p = self.dc_power_w
+        if dt <= 0 or p == 0:
+            return
+        wh = p * dt / 3600.0
+        if wh > 0:
+            self.dc_import_wh += wh
+            self.grid_import_wh += wh / self.efficiency
+        else:
+            self.dc_export_wh -= wh
+            self.grid_export_wh -= wh * self.efficiency
+
+    def _slew(self, i: float, target: float, dt: float) -> float:
+        """Move the converter current from ``i`` toward ``target`` for ``dt`` s: toward zero at the fast rate (never
+        past zero), away from zero at the ramp rate (for the rest of ``dt`` after a zero crossing)."""
+        if target == i or dt <= 0:
+            return i
+        if i != 0.0 and (target - i) * i < 0:  # the magnitude falls
+            t_zero = abs(i) / self.slew_down_a_per_s
+            if target * i > 0 or t_zero >= dt:  # stays on this side of zero
+                step = self.slew_down_a_per_s * dt
+                return max(target, i - step) if i > 0 else min(target, i + step)
+            i, dt = 0.0, dt - t_zero  # crossed zero: ramp up on the other side for the rest of the interval
+        step = self.slew_up_a_per_s * dt
+        return min(target, i + step) if target > i else max(target, i - step)
 
     def inputs(self, j: bool) -> ChargerInputs:
         return ChargerInputs(
@@ -120,7 +189,7 @@ class Sample:
     ev_request_a: float  # as last received by the charger
     available_a: float  # 108.3 as last sent
     ev_discharge_limit_a: float  # 200.0 as last received
-    evse_discharge_available_a: float  # 208.3
+    evse_discharge_available_a: float  # 208.3 as sent (the rating, floored to whole amps)
     soc: float
     ev_contactor: bool
     d1: bool
@@ -214,7 +283,7 @@ class ChademoPair:
                     ev_request_a=st.charge_current_request_a if st else 0.0,
                     available_a=ch.advertised_current_a,
                     ev_discharge_limit_a=dis.max_discharge_current_a if dis else 0.0,
-                    evse_discharge_available_a=ch.config.ratings.max_discharge_current_a,
+                    evse_discharge_available_a=float(math.floor(min(ch.config.ratings.max_discharge_current_a, 255))),
                     soc=ev.battery.soc,
                     ev_contactor=e.contactor_closed,
                     d1=a.d1,

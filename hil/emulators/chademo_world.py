@@ -97,19 +97,36 @@ class _Lines:
 
 
 class _Power:
-    """The charger's view of its power stage (``PowerStage``)."""
+    """The charger's view of its power stage (``PowerStage`` with the optional ``cut``). The port commands it every
+    step; :meth:`EmulatedChademoWorld.step` runs the DC link with these commands (ramped at the link's ramp rate,
+    ``ratings.ramp_a_per_s`` in the station, and converted at its efficiency)."""
 
     def __init__(self, world: EmulatedChademoWorld) -> None:
         self.w = world
+        self.target_current_a = 0.0
+        self.voltage_limit_v = 0.0
+        self.fast_cut = False  # gate disable: the current drops at once instead of slewing
 
     def set_target(self, current_a: float, voltage_limit_v: float) -> None:
-        pass  # the DC link follows the charger's actions, which carry the same target
+        self.target_current_a = current_a
+        self.voltage_limit_v = voltage_limit_v
+        if current_a != 0.0:
+            self.fast_cut = False
+
+    def cut(self) -> None:
+        self.fast_cut = True
+        self.target_current_a = 0.0
 
     def measured_voltage_v(self) -> float:
         return self.w.link.voltage_v + self.w.link.voltage_offset_v
 
     def measured_current_a(self) -> float:
         return self.w.link.current_a
+
+    def grid_power_w(self) -> float:
+        """Signed power at the grid side (+ drawn from the grid): DC power / efficiency charging, x efficiency
+        discharging."""
+        return self.w.link.grid_power_w
 
 
 class EmulatedChademoWorld:
@@ -129,16 +146,19 @@ class EmulatedChademoWorld:
     def unplug(self) -> None:
         self.plugged = False
 
-    def step(self, now: float, actions: ChargerActions) -> None:
-        """Advance the physics to ``now`` under the charger's last commands (with the line states it set)."""
+    def step(self, now: float, actions: ChargerActions | None = None) -> None:
+        """Advance the physics to ``now`` under the charger's last commands: the line levels it set (:attr:`lines`)
+        and the target it gave the power stage (:attr:`power`). ``actions`` (the port's last actions, carrying the
+        same commands) is not needed: the world sees only what reached its lines and its power stage."""
         if self._t is None:
             self._t = now
             return
         t = self._t
+        pw = self.power
         a = ChargerActions(
             frames=(), d1=self.lines.out["d1"], d2=self.lines.out["d2"], lock=self.lines.out["lock"],
-            output_contactor=self.lines.out["contactor"], current_a=actions.current_a,
-            voltage_limit_v=actions.voltage_limit_v, fast_cut=actions.fast_cut,
+            output_contactor=self.lines.out["contactor"], current_a=pw.target_current_a,
+            voltage_limit_v=pw.voltage_limit_v, fast_cut=pw.fast_cut,
         )
         car = self.car if self.plugged else None
         if self.fault_file is not None and self.car is not None:

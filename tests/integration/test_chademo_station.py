@@ -139,41 +139,65 @@ def test_discharge_request_beyond_the_cars_limit_is_capped_by_0x200() -> None:
 
 
 def test_serial_path_slcan_through_a_pseudo_terminal() -> None:
-    """Charger on slcan:/dev/pts/N (pyserial), adapter emulator bridging to the car's virtual bus. Real time."""
+    """Charger on slcan:/dev/pts/N (pyserial), adapter emulator bridging to the car's virtual bus. Real time: the
+    whole session over the serial path - charging, a V2H discharge (the car sees it in 0x208 through the adapter),
+    and a station stop that ends unlocked at <= 10 V."""
     from chargepoint.clock import RealClock
 
     channel = f"slcan-bridge-{next(_ids)}"
     with SlcanAdapterEmulator(channel=channel) as adapter:
         port = adapter.port
         cfg = EvseConfig(1, protocol="chademo", can=f"slcan:{port}", ratings=RATINGS, ev=None)
-        # the car sits on the virtual side of the adapter
-        from chargepoint.hardware.can import open_bus
-        from hil.emulators.chademo_world import CarOnBus
-        from hil.emulators.ev import EvEmulator
-
         connector = build_chademo(cfg, "SLCAN", bus_kwargs={"sleep_after_open": 0})
         assert connector.world is not None
-        connector.world.car = CarOnBus(EvEmulator("leaf40-ze1", soc=55), open_bus(f"virtual:{channel}"))
+        # the car sits on the virtual side of the adapter
+        car = CarOnBus(EvEmulator("leaf40-ze1", soc=55), open_bus(f"virtual:{channel}"))
+        connector.world.car = car  # type: ignore[attr-defined]
         clock = RealClock()
         station = Station({1: [connector]}, clock)
         station.set_online(True)
+
+        def state():  # type: ignore[no-untyped-def]
+            return station.evses[1].connector.state
+
+        def run_until(check: object, timeout_s: float) -> bool:
+            """The station's 100 ms tick in real time (deadline-based) until ``check()``."""
+            deadline = time.monotonic() + timeout_s
+            next_tick = time.monotonic()
+            while time.monotonic() < deadline:
+                station.tick()
+                if state() is not None and check():  # type: ignore[operator]
+                    return True
+                next_tick += 0.1
+                time.sleep(max(0.0, next_tick - time.monotonic()))
+            return False
+
         try:
             connector.plug_in()
             station.present_token(1, IdToken("SERIAL"))
             station.authorize_result(station.drain()[0].ref, AuthInfo(AuthStatus.ACCEPTED))  # type: ignore[attr-defined]
-            deadline = time.monotonic() + 60
-            next_tick = time.monotonic()
-            while time.monotonic() < deadline:
-                station.tick()
-                st = station.evses[1].connector.state
-                if st is not None and st.phase == PortPhase.ENERGY and st.meter.current_a > 10:
-                    break
-                next_tick += 0.1
-                time.sleep(max(0.0, next_tick - time.monotonic()))
-            st = station.evses[1].connector.state
-            assert st is not None and st.phase == PortPhase.ENERGY and st.meter.current_a > 10
+            assert run_until(lambda: state().phase == PortPhase.ENERGY and state().meter.current_a > 10, 60), state()
             assert connector.bus is not None and connector.bus.rx_frames > 50 and connector.bus.tx_frames > 50
             assert adapter.stats.frames_to_host > 50 and adapter.stats.frames_to_bus > 50
+            # V2H: the station's signed setpoint turns the flow around; the car's 0x200 allows 15 A.
+            station.evses[1].setpoint_w = -3000.0
+            assert run_until(lambda: state().meter.current_a < -5, 15), state()
+            assert run_until(lambda: car.ev.evse_discharge is not None
+                             and car.ev.evse_discharge.discharge_current_a >= 5, 2)  # 208.0, over slcan
+            assert car.ev.evse_status is not None and car.ev.evse_status.output_current_a == 0  # 109.3 while out
+            run_until(lambda: False, 1.0)
+            st = state()
+            assert st.phase == PortPhase.ENERGY and st.meter.power_w == pytest.approx(-3000, rel=0.15)
+            assert st.meter.export_wh > 0 and car.ev.battery.energy_out_wh > 0
+            # a station stop: current to 0, welding detection, d2/d1 off, unlocked only at <= 10 V
+            tx = station.transactions()[0]
+            station.remote_stop(tx.tx_id)
+            assert run_until(lambda: state().phase == PortPhase.FINISHED, 30), state()
+            ch = connector.port.charger
+            assert ch.stop_reason is not None and ch.stop_reason.value == "station" and not ch.is_fault
+            assert state().meter.voltage_v <= 10.0 and not car.ev.contactor_closed and not car.ev.system_fault
+            assert not connector.port.last_actions.lock and connector.unlock()
+            assert adapter.stats.frames_to_bus > 200 and connector.bus.rx_dropped == 0
         finally:
             connector.close()
 
@@ -308,7 +332,8 @@ def test_serial_io_drives_the_bench_and_the_emulated_power_stage_follows_its_con
             lines_io.set("contactor", True)
             assert bench.lines.car.contactor and world.lines.out["contactor"]
             world.step(0.0, ChargerActions())
-            world.step(1.0, ChargerActions(current_a=2.0, voltage_limit_v=500.0))  # the insulation test's ramp
+            world.power.set_target(2.0, 500.0)  # the insulation test's ramp, as the port commands the power stage
+            world.step(1.0, ChargerActions())
             assert world.power.measured_voltage_v() > 250
             lines_io.set("d1", True)
             assert bench.lines.car.d1 and world.lines.out["d1"]
