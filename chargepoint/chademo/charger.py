@@ -219,6 +219,12 @@ class ChademoCharger(ChargerSession):
             self._mismatch_since = None
         if self.stop_reason is not None:
             return
+        # §3.1.9: d2 within its C-time of the permission (k + 102.5.0). The charger is the acting side: missing it
+        # (a slow lock or insulation test) is its own malfunction; the car would time out on it next.
+        t_perm = self._t_permitted
+        if phase in _PRE_D2 and not self._d2 and t_perm is not None and now - t_perm > to.d2_deadline_s:
+            self._stop(now, StopReason.D2_DEADLINE, FaultFlag.MALFUNCTION)
+            return
         # Row 1: compatibility, until d2 (target voltage sampled before d2, §2.3).
         if phase in _PRE_D2:
             incompatible = st.target_voltage_v > cfg.ratings.max_voltage_v
@@ -300,6 +306,7 @@ class ChademoCharger(ChargerSession):
             assert st is not None
             if inp.j and st.charging_enabled:
                 self._permitted = True
+                self._t_permitted = now
                 self._sampled_target_v = st.target_voltage_v
                 self._lock = True
                 self._enter(P.LOCKING, now)
@@ -383,6 +390,18 @@ class ChademoCharger(ChargerSession):
             pass  # supervision and the power target do the work
 
         elif phase is P.STOP_CURRENT:
+            t_zero = self._t_zero_target
+            if (
+                abs(inp.output_current_a) > cfg.stop_current_a
+                and t_zero is not None
+                and now - t_zero >= to.stop_current_deadline_s - to.cycle_s
+                and not self._fast_cut
+            ):
+                # §3.2.2 C-time: <= 5 A within 0.5 s of the car's k off (of the target reaching 0). A power stage
+                # still above it one cycle before the deadline gets the fast cut (gate disable), so even with
+                # 100 ms steps the current is off in time; the contactor is forced open at current_off_timeout_s
+                # as the last resort.
+                self._fast_cut = True
             if abs(inp.output_current_a) <= cfg.stop_current_a:
                 self._charging_flag = False
                 self._contactor = False  # let the inlet voltage collapse (welding-detection support)
@@ -444,7 +463,10 @@ class ChademoCharger(ChargerSession):
                 return current, window.discharge_voltage_floor_v
             return current, window.charge_voltage_limit_v
         if phase is P.STOP_CURRENT:
-            return self._stop_ramp(now, inp), self.charge_voltage_limit_v()
+            current = self._stop_ramp(now, inp)
+            if current == 0.0 and self._t_zero_target is None:
+                self._t_zero_target = now  # the stop-current deadline counts from here
+            return current, self.charge_voltage_limit_v()
         return 0.0, 0.0
 
     def _stop_ramp(self, now: float, inp: ChargerInputs) -> float:

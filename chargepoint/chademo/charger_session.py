@@ -61,6 +61,8 @@ class ChargerSession:
         self.ev_discharge_estimate: EvDischargeEstimate | None = None
         self.ev_manufacturer: EvManufacturerId | None = None
         self._t_d1 = 0.0
+        self._t_permitted: float | None = None  # j + 102.5.0 seen: the d2 deadline (C-time, §3.1.9) counts from here
+        self._t_zero_target: float | None = None  # stop path: since when the current target is 0 (§3.2.2 C-time)
         self._t_last_status: float | None = None
         self._tx_enabled = False
         self._t_last_tx_check: float | None = None
@@ -242,6 +244,11 @@ class ChargerSession:
         return self._current_cmd
 
     @property
+    def evse_discharge_available_a(self) -> float:
+        """208.3 as sent: the discharge rating in whole amps (the bound of the discharge current, not the rating)."""
+        return float(math.floor(min(self.config.ratings.max_discharge_current_a, 255.0)))
+
+    @property
     def advertised_current_a(self) -> float:
         """108.3 as last sent."""
         return self._advertised_a
@@ -280,7 +287,7 @@ class ChargerSession:
             charge_rating_a=r.max_charge_current_a,
             charge_power_w=r.max_charge_power_w,
             ev_discharge_limit_a=self.ev_discharge_limit_a,
-            evse_discharge_available_a=min(r.max_discharge_current_a, 255.0),
+            evse_discharge_available_a=self.evse_discharge_available_a,
             discharge_rating_a=r.max_discharge_current_a,
             discharge_power_w=r.max_discharge_power_w,
             voltage_v=inp.output_voltage_v,
@@ -356,7 +363,7 @@ class ChargerSession:
                 EvseDischargeCapability(
                     discharge_current_a=float(min(255, max(0, round(-i_meas)))),
                     available_input_voltage_v=r.max_voltage_v,
-                    available_input_current_a=float(math.floor(min(r.max_discharge_current_a, 255.0))),
+                    available_input_current_a=self.evse_discharge_available_a,
                     # Derived from the car's 200.4-5, which can say anything up to 65535 V: send at most what
                     # 208.6-7 can carry (the floor itself still applies in full, so no discharge happens above it).
                     lower_threshold_voltage_v=float(round(min(self.lower_threshold_v, _LOWER_THRESHOLD_MAX_V))),

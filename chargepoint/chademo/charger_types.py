@@ -107,6 +107,7 @@ class StopReason(StrEnum):
     PERMISSION_TIMEOUT = "permission_timeout"  # §3.1.6 T-time
     NO_EV_CAN = "no_ev_can"  # d1 on but the EV never talked
     CURRENT_NOT_OFF = "current_not_off"  # current did not fall to <= 5 A after a stop
+    D2_DEADLINE = "d2_deadline"  # d2 not closed within its C-time after permission (§3.1.9): charger too slow
     CONNECTOR_REMOVED = "connector_removed"  # proximity lost during a session (lock defeated): row 9
     UNLOCK_VOLTAGE = "unlock_voltage"  # output stayed > 10 V at the end (welded EV contactor?): stays locked
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Literal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chargepoint.chademo.charger_types import ChargerPhase, StopReason
 from chargepoint.chademo.timeouts import ChargerConfig
-from hil.emulators.chademo_pair import Sample
-from hil.emulators.ev_profiles import EvFault
+from chargepoint.hardware.interfaces import PowerRatings
+from hil.emulators.chademo_pair import ChademoPair, Sample
+from hil.emulators.ev_profiles import PROFILES, EvFault
 
 from .bench import assert_unlocked_only_when_safe, make_pair, start_to
 
@@ -25,6 +28,9 @@ TOL_A = 1.0
 LAG_S = 0.25  # the power stage follows a lowered limit within this (1000 A/s slew, one 100 ms frame)
 
 setpoints = st.one_of(st.none(), st.floats(-25_000.0, 60_000.0, allow_nan=False))
+LEAFS = ["leaf24-aze0", "leaf40-ze1", "leaf62-ze1"]  # every V2H LEAF: 24 (kWh levels), 40 and 62 kWh
+# 208.3 from below to above the cars' 200.0 limits (15 A, 62 kWh: 20 A), so either side can bind.
+discharge_ratings = st.floats(1.0, 30.0)
 schedules = st.lists(st.tuples(st.floats(0.3, 5.0), setpoints), min_size=1, max_size=6)
 
 
@@ -47,16 +53,23 @@ def _check_limits(samples: list[Sample]) -> None:
 
 @PAIR_SETTINGS
 @given(
-    profile=st.sampled_from(["leaf24-aze0", "leaf40-ze1", "leaf62-ze1"]),
+    profile=st.sampled_from(LEAFS),
     soc=st.floats(15.0, 75.0),  # AZE0 stops requesting at 80 % and has no 0x201 discharge offer
     seed=st.integers(0, 10_000),
     schedule=schedules,
     dynamic_legacy=st.booleans(),
+    discharge_rating=discharge_ratings,
 )
 def test_property_current_never_exceeds_request_available_or_discharge_limits(
-    profile: str, soc: float, seed: int, schedule: list[tuple[float, float | None]], dynamic_legacy: bool
+    profile: str,
+    soc: float,
+    seed: int,
+    schedule: list[tuple[float, float | None]],
+    dynamic_legacy: bool,
+    discharge_rating: float,
 ) -> None:
-    cfg = ChargerConfig(dynamic_control_without_110=dynamic_legacy)
+    ratings = PowerRatings(max_discharge_current_a=discharge_rating)
+    cfg = ChargerConfig(ratings=ratings, dynamic_control_without_110=dynamic_legacy)
     pair = make_pair(profile, soc=soc, seed=seed, config=cfg, record=True)
     start_to(pair)
     for duration, watts in schedule:
@@ -66,8 +79,30 @@ def test_property_current_never_exceeds_request_available_or_discharge_limits(
     assert not pair.charger.is_fault
 
 
+def test_the_chargers_own_0x208_limit_binds_the_discharge() -> None:
+    """The example the property's range is for: 208.3 (7 A) below the car's 200.0 (15 A) is the bound."""
+    cfg = ChargerConfig(ratings=PowerRatings(max_discharge_current_a=7.6))
+    pair = make_pair(soc=60.0, config=cfg, record=True)
+    start_to(pair)
+    pair.charger.set_setpoint_a(-40.0)
+    pair.run(6.0)
+    assert pair.samples[-1].ev_discharge_limit_a == 15.0 and pair.samples[-1].evse_discharge_available_a == 7.0
+    assert min(s.current_a for s in pair.samples) == pytest.approx(-7.0, abs=0.05)
+    _check_limits(pair.samples)
+
+
+def _sent_window(pair: ChademoPair, lo: float, hi: float) -> tuple[float, float]:
+    """The SoC window (%) the car put in 200.6/200.7 for ``lo``/``hi``: whole percent, or (pre-guideline cars such as
+    the AZE0) 0.1 kWh steps of its rated capacity; both round down, so the sent window is at or below the wish."""
+    p = pair.ev.profile
+    if not p.soc_levels_in_kwh:
+        return float(int(lo)), float(int(hi))
+    return tuple(pair.ev._level(x) * 100.0 / p.rated_capacity_wh * 100.0 for x in (lo, hi))  # type: ignore[return-value]
+
+
 @PAIR_SETTINGS
 @given(
+    profile=st.sampled_from(LEAFS),
     lo=st.floats(20.0, 60.0),
     width=st.floats(4.0, 20.0),
     start=st.floats(0.2, 0.8),
@@ -75,13 +110,17 @@ def test_property_current_never_exceeds_request_available_or_discharge_limits(
     pattern=st.lists(st.sampled_from([-40.0, -15.0, 15.0, 60.0]), min_size=2, max_size=4),
 )
 def test_property_soc_never_crosses_floor_or_ceiling(
-    lo: float, width: float, start: float, seed: int, pattern: list[float]
+    profile: str, lo: float, width: float, start: float, seed: int, pattern: list[float]
 ) -> None:
     hi = lo + width
     soc0 = lo + 1.0 + start * (width - 2.0)
     # A tiny pack so the SoC moves fast; the car does not protect itself: only the charger enforces the window.
+    # Levels in 0.1 kWh this small (<= 100) read as percent to the "auto" units: the site configures "kwh" for
+    # pre-guideline-1.0 cars such as the AZE0 (docs/chademo.md).
+    units: Literal["kwh", "auto"] = "kwh" if PROFILES[profile].soc_levels_in_kwh else "auto"
     pair = make_pair(
-        "leaf40-ze1",
+        profile,
+        config=ChargerConfig(soc_level_units=units),
         soc=soc0,
         seed=seed,
         record=True,
@@ -95,9 +134,11 @@ def test_property_soc_never_crosses_floor_or_ceiling(
     for amps in pattern:
         pair.charger.set_setpoint_a(amps)
         pair.run(12.0)
+    floor, ceiling = _sent_window(pair, lo, hi)
+    assert pair.charger.soc_min_percent is not None and pair.charger.soc_max_percent is not None  # 200.6/7 seen
     socs = [s.soc for s in pair.samples]
-    assert min(socs) >= min(soc0, lo) - 0.2
-    assert max(socs) <= max(soc0, hi) + 0.2
+    assert min(socs) >= min(soc0, floor) - 0.2
+    assert max(socs) <= max(soc0, ceiling) + 0.2
     _check_limits(pair.samples)
 
 
