@@ -9,9 +9,9 @@ from typing import Any
 
 import can
 
+from chargepoint.chademo.config_table import charger_config
 from chargepoint.chademo.connector import CanFrameBus, ChademoConnector, SerialLineIO
 from chargepoint.chademo.port import ChademoPort
-from chargepoint.chademo.timeouts import ChargerConfig
 from chargepoint.clock import Clock
 from chargepoint.config import OCPP_VERSIONS, ConfigError, EvseConfig, StationConfig, check_evse_link, check_io_spec
 from chargepoint.energy.manager import EnergyManager
@@ -30,6 +30,7 @@ from chargepoint.persistence.store import StationStore, StoreError
 from chargepoint.station.auth import Authorizer, AuthPolicy
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings
+from hil.emulators.chademo_pair import DcLink
 from hil.emulators.chademo_world import EV_MODELS, CarOnBus, EmulatedChademoWorld
 from hil.emulators.direct_dc import DirectDcPort, EvProfile
 from hil.emulators.ev import EvEmulator
@@ -52,6 +53,7 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any
     the charger sends to the bench."""
     index = ev_cfg.id - 1
     check_evse_link(ev_cfg, index)  # before anything is opened
+    config = charger_config(ev_cfg.chademo, ev_cfg.ratings)  # [evse.chademo] with [evse.ratings]
     spec = ev_cfg.can
     if spec == "virtual":
         spec = f"virtual:{station_id}-evse{ev_cfg.id}"  # one in-process bus per connector
@@ -61,11 +63,12 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any
         raise ConfigError(f"evse[{index}].can: cannot open {ev_cfg.can!r}: {e}") from None
     car = None
     if ev_cfg.ev is not None:
-        model = EV_MODELS.get(ev_cfg.ev.profile, EV_MODELS["leaf40"])
+        model = EV_MODELS[ev_cfg.ev.profile]  # a LEAF: check_evse_link refused any other profile
         car = CarOnBus(EvEmulator(model, soc=ev_cfg.ev.soc, seed=ev_cfg.id), open_bus(spec))
     fault_dir = os.environ.get("CHARGEPOINT_FAULT_DIR")  # test hook, see hil/emulators/chademo_world.py
     fault_file = Path(fault_dir) / f"{station_id}-evse{ev_cfg.id}.can-silence" if fault_dir and car else None
-    world = EmulatedChademoWorld(car, fault_file=fault_file)
+    # The emulated power stage ramps and converts as rated (ramp_a_per_s, efficiency).
+    world = EmulatedChademoWorld(car, link=DcLink.for_ratings(ev_cfg.ratings), fault_file=fault_file)
     serial_port = check_io_spec(ev_cfg.io)
     if serial_port:
         serial = SerialLines(serial_port)
@@ -78,8 +81,7 @@ def build_chademo(ev_cfg: EvseConfig, station_id: str, bus_kwargs: dict[str, Any
     else:
         lines = world.lines
     frame_bus = CanFrameBus(charger_bus, threaded=not spec.startswith("virtual"))
-    port = ChademoPort(frame_bus, lines, world.power,  # type: ignore[arg-type]
-                       ChargerConfig(ratings=ev_cfg.ratings))
+    port = ChademoPort(frame_bus, lines, world.power, config)  # type: ignore[arg-type]
     return ChademoConnector(port, world, port.bus)  # type: ignore[arg-type]
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chargepoint.chademo.config_table import parse_chademo_table
+from chargepoint.chademo.timeouts import ChargerConfig
 from chargepoint.hardware.can import parse_bus_spec
 from chargepoint.hardware.interfaces import PowerRatings
 from chargepoint.ocpp.security import SecurityConfigError, validate_tls_files
@@ -46,6 +48,7 @@ from chargepoint.station.types import Measurand
 
 OCPP_VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 EV_PROFILES = ("leaf24", "leaf40", "leaf62", "generic")
+CHADEMO_EV_PROFILES = ("leaf24", "leaf40", "leaf62")  # the emulated LEAFs; "generic" is the direct-DC car only
 
 
 def check_io_spec(spec: str) -> str:
@@ -67,7 +70,9 @@ def check_evse_link(evse: EvseConfig, index: int) -> None:
     Run on the final configuration (after the command-line overrides) by the CLI and by
     :func:`chargepoint.app.build_chademo`, before anything is opened:
 
-    * ``can`` and ``io`` belong to the CHAdeMO link; the ``direct`` path is emulated end to end and ignores them;
+    * ``can``, ``io`` and ``[evse.chademo]`` belong to the CHAdeMO link; the ``direct`` path is emulated end to end
+      and refuses them;
+    * a CHAdeMO EVSE's current ratings fit 108.3 / 208.3 (one byte each), and its emulated car is a LEAF;
     * an emulated car (``ev``) lives in this process: it needs the in-process ``virtual`` CAN bus and the emulated
       control lines. With ``io = "serial:PORT"`` the lines d1/d2/j/lock/contactor are on the bench at PORT, where
       this process's car can neither see d1/d2 nor close k (j is an input of the charger), so a session could
@@ -79,9 +84,22 @@ def check_evse_link(evse: EvseConfig, index: int) -> None:
             if value != default:
                 raise ConfigError(f"{key}.{name}: {value!r} needs protocol = 'chademo'; the {evse.protocol!r} "
                                   "link is emulated end to end, without CAN bus or control lines")
+        if evse.chademo != ChargerConfig():
+            raise ConfigError(f"{key}.chademo: needs protocol = 'chademo'; the {evse.protocol!r} link has no "
+                              "CHAdeMO charger to configure")
         return
+    r = evse.ratings  # 108.3 and 208.3 carry the currents in one byte each
+    if not 0 < r.max_charge_current_a <= 255:
+        raise ConfigError(f"{key}.ratings.max_charge_current_a: must be above 0 and <= 255 for CHAdeMO (108.3 is one "
+                          f"byte), got {r.max_charge_current_a:g}")
+    if r.max_discharge_current_a > 255:
+        raise ConfigError(f"{key}.ratings.max_discharge_current_a: must be <= 255 for CHAdeMO (208.3 is one byte), "
+                          f"got {r.max_discharge_current_a:g}")
     if evse.ev is None:
         return
+    if evse.ev.profile not in CHADEMO_EV_PROFILES:
+        raise ConfigError(f"{key}.ev.profile: {evse.ev.profile!r} is the direct-DC emulated car; a CHAdeMO EVSE "
+                          f"emulates a Nissan LEAF: {', '.join(CHADEMO_EV_PROFILES)} (or protocol = 'direct')")
     if check_io_spec(evse.io):
         raise ConfigError(f"{key}.ev: an emulated car needs the emulated control lines, but {key}.io = {evse.io!r} "
                           "puts d1/d2/j/lock/contactor on a serial bench; use ev = none (--ev none) with a real car "
@@ -128,6 +146,7 @@ class EvseConfig:
     io: str = "emulated"  # control lines: emulated | serial:PORT (a bench speaking docs/hardware.md)
     ratings: PowerRatings = field(default_factory=PowerRatings)
     ev: EvConfig | None = None
+    chademo: ChargerConfig = field(default_factory=ChargerConfig)  # [evse.chademo]; its ratings are [evse.ratings]
 
 
 @dataclass
@@ -398,6 +417,8 @@ def _parse_evse(data: Any, index: int) -> EvseConfig:
         raise ConfigError(f"evse[{index}].ratings.min_voltage_v: must be below max_voltage_v")
     r.finish()
     evse.ratings = ratings
+    if "chademo" in t.data:
+        evse.chademo = parse_chademo_table(t.table("chademo"))
     if "ev" in t.data:
         e = t.table("ev")
         evse.ev = EvConfig(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from chargepoint.config import ConfigError, EvConfig, EvseConfig, check_links, load_config, parse_config
+from chargepoint.hardware.interfaces import PowerRatings
 from chargepoint.station.types import Measurand
 
 GOOD = """
@@ -201,3 +202,122 @@ def test_links_that_work() -> None:
     check_links([EvseConfig(1, can="socketcan:can0", io="serial:/dev/ttyUSB0"),
                  EvseConfig(2, can="socketcan:can1", io="serial:/dev/ttyUSB1"),
                  EvseConfig(3, protocol="direct", ev=EvConfig())])
+
+
+# ---- [evse.chademo]: the charger's time-outs and behaviour choices ------------------------------------------------
+
+CHADEMO = """
+[[evse]]
+id = 1
+[evse.chademo]
+protocol_number = 3
+dynamic_control_without_110 = false
+energizing_at = "insulation"
+insulation_test_voltage_v = 450
+soc_level_units = "kwh"
+discharge_lower_threshold_v = 260
+v2h_hold_remaining_time = false
+sequence_number = 1
+stop_ramp_a_per_s = 0
+[evse.chademo.timeouts]
+can_timeout_s = 1.5
+permission_timeout_s = 10
+ev_can_timeout_s = 2
+d2_deadline_s = 15.5
+stop_current_deadline_s = 0.4
+"""
+
+
+def test_chademo_table_sets_timeouts_and_choices() -> None:
+    import tomllib
+
+    from chargepoint.chademo.timeouts import ChademoTimeouts, ChargerConfig
+
+    c = parse_config(tomllib.loads(CHADEMO)).evses[0].chademo
+    t = c.timeouts
+    assert (t.can_timeout_s, t.permission_timeout_s, t.ev_can_timeout_s) == (1.5, 10.0, 2.0)
+    assert (t.d2_deadline_s, t.stop_current_deadline_s) == (15.5, 0.4)
+    assert t.welding_timeout_s == ChademoTimeouts().welding_timeout_s  # absent keys keep the reference defaults
+    assert c.protocol_number == 3 and c.dynamic_control_without_110 is False and c.energizing_at == "insulation"
+    assert c.insulation_test_voltage_v == 450 and c.soc_level_units == "kwh" and c.discharge_lower_threshold_v == 260
+    assert c.v2h_hold_remaining_time is False and c.sequence_number == 1 and c.stop_ramp_a_per_s == 0
+    assert c.dynamic_control is ChargerConfig().dynamic_control
+    # without the table: the defaults of the reference
+    assert parse_config(tomllib.loads("[[evse]]\nid = 1\n")).evses[0].chademo == ChargerConfig()
+    auto = parse_config(tomllib.loads("[[evse]]\nid = 1\n[evse.chademo]\ndischarge_lower_threshold_v = 'auto'\n"))
+    assert auto.evses[0].chademo.discharge_lower_threshold_v is None
+
+
+def test_every_chademo_timeout_is_a_key() -> None:
+    """Each ChademoTimeouts field is accepted under its own name, in seconds."""
+    import tomllib
+    from dataclasses import fields
+
+    from chargepoint.chademo.timeouts import ChademoTimeouts
+
+    names = [f.name for f in fields(ChademoTimeouts)]
+    text = "[[evse]]\nid = 1\n[evse.chademo.timeouts]\n" + "".join(f"{n} = {0.05 + i / 100:.2f}\n"
+                                                                    for i, n in enumerate(names))
+    t = parse_config(tomllib.loads(text)).evses[0].chademo.timeouts
+    assert [getattr(t, n) for n in names] == pytest.approx([0.05 + i / 100 for i in range(len(names))])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[evse.chademo.timeouts]\ncan_timeout_s = -1\n",
+         "evse[0].chademo.timeouts.can_timeout_s: must be >= 0, got -1"),
+        ("[evse.chademo.timeouts]\ncan_timeout = 1\n", "evse[0].chademo.timeouts.can_timeout: unknown key"),
+        ("[evse.chademo.timeouts]\nlock_timeout_s = 'x'\n",
+         "evse[0].chademo.timeouts.lock_timeout_s: expected a number, got str 'x'"),
+        ("[evse.chademo.timeouts]\nwelding_timeout_s = true\n",
+         "evse[0].chademo.timeouts.welding_timeout_s: expected a number, got a boolean"),
+        ("[evse.chademo.timeouts]\ncycle_s = 0\n", "evse[0].chademo.timeouts.cycle_s: must be >= 0.01, got 0"),
+        ("[evse.chademo.timeouts]\nd2_deadline_s = 5000\n",
+         "evse[0].chademo.timeouts.d2_deadline_s: must be <= 3600, got 5000"),
+        ("[evse.chademo]\nprotocol_number = 4\n", "evse[0].chademo.protocol_number: must be <= 3, got 4"),
+        ("[evse.chademo]\nenergizing_at = 'peak'\n",
+         "evse[0].chademo.energizing_at: must be one of lock, insulation; got 'peak'"),
+        ("[evse.chademo]\nsoc_level_units = 'wh'\n",
+         "evse[0].chademo.soc_level_units: must be one of auto, percent, kwh"),
+        ("[evse.chademo]\ndynamic_control = 1\n", "evse[0].chademo.dynamic_control: expected a boolean, got int 1"),
+        ("[evse.chademo]\ndischarge_lower_threshold_v = 'low'\n",
+         "evse[0].chademo.discharge_lower_threshold_v: expected a number (volts) or 'auto', got 'low'"),
+        ("[evse.chademo]\nsafe_voltage_v = 60\n", "evse[0].chademo.safe_voltage_v: unknown key"),
+        ("[evse.chademo]\ntimeouts = 1\n", "evse[0].chademo.timeouts: expected a table, got int"),
+    ],
+)
+def test_bad_chademo_table_names_the_key(text: str, message: str) -> None:
+    import tomllib
+
+    with pytest.raises(ConfigError) as e:
+        parse_config(tomllib.loads("[[evse]]\nid = 1\n" + text))
+    assert str(e.value).startswith(message), str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("evse", "message"),
+    [
+        (EvseConfig(1, ev=EvConfig("generic")),
+         "evse[0].ev.profile: 'generic' is the direct-DC emulated car; a CHAdeMO EVSE emulates a Nissan LEAF: "
+         "leaf24, leaf40, leaf62"),
+        (EvseConfig(1, ratings=PowerRatings(max_charge_current_a=300)),
+         "evse[0].ratings.max_charge_current_a: must be above 0 and <= 255 for CHAdeMO (108.3 is one byte), got 300"),
+        (EvseConfig(1, ratings=PowerRatings(max_discharge_current_a=256)),
+         "evse[0].ratings.max_discharge_current_a: must be <= 255 for CHAdeMO (208.3 is one byte), got 256"),
+    ],
+)
+def test_chademo_evse_refuses_what_chademo_cannot_carry(evse: EvseConfig, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        check_links([evse])
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_chademo_table_needs_the_chademo_protocol() -> None:
+    import tomllib
+
+    text = "[[evse]]\nid = 1\nprotocol = 'direct'\n[evse.chademo.timeouts]\ncan_timeout_s = 2\n"
+    cfg = parse_config(tomllib.loads(text))
+    with pytest.raises(ConfigError, match=r"^evse\[0\]\.chademo: needs protocol = 'chademo'"):
+        check_links(cfg.evses)
+    check_links([EvseConfig(1, protocol="direct", ev=EvConfig("generic"))])  # the direct path's own car
