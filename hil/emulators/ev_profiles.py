@@ -4,7 +4,8 @@ Nissan LEAF generations as seen in public logs (reference §2.3, §5, §6):
 
 * ZE0 (2011-2012, 24 kWh): protocol 2, 102.5 status with bit 6 (0xC8/0xC9/0xC1), no 0x110/0x201/0x700,
   min charge current 0, not V2H-capable (Battery-Emulator wiki);
-* AZE0 (2013-2017, 24/30 kWh): as ZE0 but V2H-capable (0x200 with kWh-based levels, 0x43/0xB3);
+* AZE0 (2013-2017, 24/30 kWh): as ZE0 but V2H-capable (0x200 with kWh-based levels, 0x43/0xB3 = 67/179, i.e.
+  6.7/17.9 kWh: 30.2 %/80.7 % of the 22.2 kWh rated capacity);
 * ZE1 (2018+, 40/62 kWh): status without bit 6 (0x80/0x88/0x89/0x81), sends 0x110 = 01, 0x201 = 02, 0x700,
   0x202, min charge current 6 A, SoC levels in percent (10 / 100).
 """
@@ -121,8 +122,9 @@ _BASE_ZE0 = EvProfile(
     v2h=False,
     status_bit6=True,
     soc_levels_in_kwh=True,
-    min_soc_percent=30.0,
-    max_soc_percent=80.0,
+    # 200.6 / 200.7 = 0x43 / 0xB3 in the logs (§5, §6 B): 6.7 / 17.9 kWh of the 22.2 kWh in 101.5-6.
+    min_soc_percent=30.2,
+    max_soc_percent=80.7,
     max_charge_time_min=60,
 )
 

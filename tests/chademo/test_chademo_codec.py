@@ -213,3 +213,32 @@ def test_dbc_ten_second_fields_follow_the_reference_range() -> None:
         assert 255 in sig.choices  # type: ignore[operator]
     assert encode(EvseStatus(remaining_time_10s_s=2540)).data[6] == 254
     assert encode(EvseStatus(remaining_time_10s_s=None)).data[6] == 0xFF
+
+
+def test_messages_yaml_agrees_with_the_dbc() -> None:
+    """docs/reference/messages.yaml (the same table in YAML) carries the DBC's layout, scaling and ranges, including
+    the corrected 0-2540 s of the 10 s time fields. Read line by line (no YAML parser among the dependencies)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "messages.yaml").read_text()
+    table: dict[tuple[int, str], dict[str, float]] = {}
+    frame_id = -1
+    current: dict[str, float] = {}
+    for line in text.splitlines():
+        if m := re.match(r"^  id_dec: (\d+)$", line):
+            frame_id = int(m.group(1))
+        elif m := re.match(r"^  - name: (\w+)$", line):
+            current = table.setdefault((frame_id, m.group(1)), {})
+        elif m := re.match(r"^    (start_bit|length|scale|offset|minimum|maximum): (-?[\d.]+)$", line):
+            current[m.group(1)] = float(m.group(2))
+    checked = 0
+    for msg in codec.database().messages:
+        for sig in msg.signals:
+            row = table[(msg.frame_id, sig.name)]
+            dbc = {"start_bit": sig.start, "length": sig.length, "scale": sig.scale, "offset": sig.offset,
+                   "minimum": sig.minimum, "maximum": sig.maximum}
+            expected = {k: float(v or 0) for k, v in dbc.items() if k in row}
+            assert {k: row[k] for k in expected} == expected, sig.name
+            checked += 1
+    assert checked == len(table) and table[(0x101, "MaxChargeTime10s")]["maximum"] == 2540

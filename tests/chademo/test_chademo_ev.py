@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from chargepoint.chademo.charger_types import ChargerPhase
+from chargepoint.chademo.codec import encode
 from chargepoint.chademo.frames import (
     EvBatteryLimits,
     EvChargeTime,
@@ -97,6 +98,17 @@ def test_first_frames_match_the_logged_leaf_values() -> None:
     assert status[0].soc_percent == 3  # garbage SoC for the first ~2 s
     caps = [f.rated_capacity_wh for _, f in _ev_frames(pair, EvChargeTime)]
     assert caps[0] == 50_000.0 and caps[-1] == 35_400.0  # 0x01F4 -> 0x0162
+
+
+def test_aze0_discharge_limits_frame_matches_the_logged_bytes() -> None:
+    """Old LEAF (AZE0) 0x200 in the logs (reference §5 and trace B of §6): FF 00 00 00 FA 00 FF FF, then
+    FF 00 00 00 FA 00 43 B3 - levels 67 / 179 in 0.1 kWh."""
+    pair = make_pair("leaf24-aze0", log_frames=True)
+    pair.start()
+    pair.run(1.5)
+    frames = [encode(f).data.hex(" ").upper() for _, f in _ev_frames(pair, EvDischargeLimits)]
+    assert frames[0] == "FF 00 00 00 FA 00 FF FF"
+    assert frames[-1] == "FF 00 00 00 FA 00 43 B3"
 
 
 def test_protocol_one_charger_gives_ff_reference_constant() -> None:

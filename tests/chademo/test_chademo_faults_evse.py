@@ -413,11 +413,13 @@ def test_fault_row_17_discharge_limit_to_zero_stops_discharging_only() -> None:
 def test_fault_row_17_kwh_levels_of_pre_guideline_cars_are_converted() -> None:
     pair = make_pair("leaf24-aze0", soc=60.0)
     run_to_current(pair, 5.0)
-    # AZE0: 200.6 = 66 (6.6 kWh), 200.7 = 177 (17.7 kWh) against 22.2 kWh rated -> 29 % / 79 %.
+    # AZE0: 200.6 = 67 (6.7 kWh), 200.7 = 179 (17.9 kWh) as in the logs, against 22.2 kWh rated -> 30 % / 80 %
+    # (truncated, §2.6).
     assert pair.charger.ev_discharge is not None
-    assert pair.charger.ev_discharge.min_discharge_level == 66
-    assert pair.charger.soc_min_percent == 29.0
-    assert pair.charger.soc_max_percent == 79.0
+    assert pair.charger.ev_discharge.min_discharge_level == 67
+    assert pair.charger.ev_discharge.max_charge_level == 179
+    assert pair.charger.soc_min_percent == 30.0
+    assert pair.charger.soc_max_percent == 80.0
 
 
 # ---- Row 18 ------------------------------------------------------------------------------------------------------
