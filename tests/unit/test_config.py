@@ -321,3 +321,21 @@ def test_chademo_table_needs_the_chademo_protocol() -> None:
     with pytest.raises(ConfigError, match=r"^evse\[0\]\.chademo: needs protocol = 'chademo'"):
         check_links(cfg.evses)
     check_links([EvseConfig(1, protocol="direct", ev=EvConfig("generic"))])  # the direct path's own car
+
+
+def test_documented_chademo_table_lists_every_key_with_its_default() -> None:
+    """The [evse.chademo] example of docs/configuration.md is valid, names every key and shows the defaults."""
+    import re
+    import tomllib
+    from dataclasses import fields
+
+    from chargepoint.chademo.config_table import CHOICE_KEYS
+    from chargepoint.chademo.timeouts import ChademoTimeouts, ChargerConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "[evse.chademo.timeouts]" in b)
+    data = tomllib.loads(block)
+    table = data["evse"][0]["chademo"]
+    assert set(table) - {"timeouts"} == set(CHOICE_KEYS)
+    assert set(table["timeouts"]) == {f.name for f in fields(ChademoTimeouts)}
+    assert parse_config(data).evses[0].chademo == ChargerConfig()
