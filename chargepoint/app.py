@@ -20,6 +20,7 @@ from chargepoint.energy.validation import StoreLimits
 from chargepoint.hardware.can import open_bus
 from chargepoint.hardware.interfaces import ConnectorPort
 from chargepoint.hardware.lines import SerialLines
+from chargepoint.hardware.site import EmulatedSiteMeter
 from chargepoint.ocpp.base import StationIdentity
 from chargepoint.ocpp.certstore import CertificateStore
 from chargepoint.ocpp.security import SecurityConfigError
@@ -121,8 +122,16 @@ def build_station(cfg: StationConfig, clock: Clock) -> Assembly:
         Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
         profiles_path = Path(cfg.data_dir) / f"{cfg.id}.profiles.sqlite"
     store = ProfileStore(cfg.csms.ocpp[0], limits=StoreLimits(evse_ids=frozenset(ports)), path=profiles_path)
-    energy = EnergyManager(station, store, {e.id: e.ratings for e in cfg.evses})
+    energy = EnergyManager(station, store, {e.id: e.ratings for e in cfg.evses}, site_meter=site_meter(cfg))
     return Assembly(station, ports, energy)
+
+
+def site_meter(cfg: StationConfig) -> EmulatedSiteMeter | None:
+    """The site meter LocalLoadBalancing / LocalFrequency act on. Only an emulated one exists so far; ``auto``
+    uses it when the station simulates its cars (a real station without a real meter gets none: LocalLoadBalancing
+    then keeps its baseline instead of balancing against a made-up load)."""
+    emulated = cfg.site.meter == "emulated" or (cfg.site.meter == "auto" and any(e.ev for e in cfg.evses))
+    return EmulatedSiteMeter(cfg.site.base_load_w, cfg.site.frequency_hz) if emulated else None
 
 
 def open_store(cfg: StationConfig) -> StationStore | None:

@@ -183,6 +183,15 @@ class AuthConfig:
 
 
 @dataclass
+class SiteConfig:
+    """The site (grid connection) meter that OCPP 2.1 LocalLoadBalancing and LocalFrequency act on."""
+
+    meter: str = "auto"  # auto: emulated when any EVSE has an emulated car, else none | emulated | none
+    base_load_w: float = 2000.0  # emulated: the house / site load besides the EVSEs (W, + = import)
+    frequency_hz: float = 50.0  # emulated: grid frequency
+
+
+@dataclass
 class StationConfig:
     id: str = "CP-0001"
     vendor: str = "OpenV2X"
@@ -194,6 +203,7 @@ class StationConfig:
     evses: list[EvseConfig] = field(default_factory=lambda: [EvseConfig(1, ev=EvConfig())])
     metering: MeteringConfig = field(default_factory=MeteringConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
     log_format: str = "text"
 
 
@@ -362,6 +372,12 @@ def parse_config(data: dict[str, Any]) -> StationConfig:
     cfg.auth.authorization_cache = a.get("authorization_cache", bool, cfg.auth.authorization_cache)
     cfg.auth.local_auth_list = a.get("local_auth_list", bool, cfg.auth.local_auth_list)
     a.finish()
+
+    st = root.table("site")
+    cfg.site.meter = st.choice("meter", ("auto", "emulated", "none"), cfg.site.meter)
+    cfg.site.base_load_w = st.number("base_load_w", cfg.site.base_load_w, -1e7, 1e7)
+    cfg.site.frequency_hz = st.number("frequency_hz", cfg.site.frequency_hz, 40.0, 70.0)
+    st.finish()
 
     lg = root.table("logging")
     cfg.log_format = lg.choice("format", ("text", "json"), cfg.log_format)

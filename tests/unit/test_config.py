@@ -339,3 +339,29 @@ def test_documented_chademo_table_lists_every_key_with_its_default() -> None:
     assert set(table) - {"timeouts"} == set(CHOICE_KEYS)
     assert set(table["timeouts"]) == {f.name for f in fields(ChademoTimeouts)}
     assert parse_config(data).evses[0].chademo == ChargerConfig()
+
+
+# ---------------------------------------------------------------------------------------------------- [site]
+def test_site_meter_follows_the_config_and_auto_means_emulated_only_with_emulated_cars() -> None:
+    from chargepoint.app import site_meter
+
+    simulated = parse_config({})  # the embedded default: an emulated car
+    meter = site_meter(simulated)
+    assert meter is not None and meter.base_load_w == 2000.0 and meter.frequency_hz == 50.0
+    real = parse_config({"evse": [{"id": 1, "protocol": "chademo", "ev": {"profile": "leaf40"}}]})
+    real.evses[0].ev = None  # a real car on the bus (--ev none): no made-up site load
+    assert site_meter(real) is None
+    forced = parse_config({"site": {"meter": "emulated", "base_load_w": 3500, "frequency_hz": 49.8}})
+    m = site_meter(forced)
+    assert m is not None and (m.base_load_w, m.frequency_hz) == (3500.0, 49.8)
+    assert site_meter(parse_config({"site": {"meter": "none"}})) is None
+
+
+@pytest.mark.parametrize(("site", "message"), [
+    ({"meter": "real"}, "site.meter: must be one of auto, emulated, none"),
+    ({"frequency_hz": 10}, "site.frequency_hz: must be >= 40"),
+    ({"base_load": 1}, "site.base_load: unknown key"),
+])
+def test_bad_site_table_names_the_key(site: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"site": site})
