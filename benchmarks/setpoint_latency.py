@@ -48,7 +48,12 @@ from chargepoint.station.types import IdToken
 from hil.emulators.csms import CsmsEmulator
 
 STATION = "BENCH-LAT"
-RATINGS = PowerRatings(max_charge_current_a=125, max_discharge_current_a=30, max_discharge_power_w=10_000)
+RAMP_A_PER_S = 100.0  # the emulated power stage's slew (PowerRatings.ramp_a_per_s; the station default is 20)
+
+
+def ratings(ramp_a_per_s: float) -> PowerRatings:
+    return PowerRatings(max_charge_current_a=125, max_discharge_current_a=30, max_discharge_power_w=10_000,
+                        ramp_a_per_s=ramp_a_per_s)
 SETPOINTS = (-2000.0, -4000.0)
 
 
@@ -127,11 +132,13 @@ async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
     return found
 
 
-async def run(trials: int, tick_s: float) -> tuple[list[float], list[float], list[float]]:
+async def run(trials: int, tick_s: float, ramp_a_per_s: float = RAMP_A_PER_S
+              ) -> tuple[list[float], list[float], list[float]]:
     stamps = Stamps()
     async with CsmsEmulator(protocols=("ocpp2.1",), max_frames=2000) as csms:
         cfg = StationConfig(id=STATION, data_dir=None, csms=CsmsConfig(ocpp=("2.1",), backoff_initial_s=0.2),
-                            evses=[EvseConfig(1, protocol="chademo", ratings=RATINGS, ev=EvConfig("leaf40", 70.0))],
+                            evses=[EvseConfig(1, protocol="chademo", ratings=ratings(ramp_a_per_s),
+                                              ev=EvConfig("leaf40", 70.0))],
                             metering=MeteringConfig(sample_interval_s=10, aligned_interval_s=0))
         assembly = build_station(cfg, RealClock())
         port = assembly.ports[1]
@@ -216,10 +223,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--tick", type=float, default=0.1, help="station tick in seconds (the app's default: 0.1)")
+    parser.add_argument("--ramp", type=float, default=RAMP_A_PER_S,
+                        help=f"power stage slew in A/s (default {RAMP_A_PER_S:g}; the station's default rating is 20)")
     parser.add_argument("--markdown", action="store_true", help="print a table row for docs/benchmarks.md")
     args = parser.parse_args()
-    software, response, wire = asyncio.run(run(args.trials, args.tick))
-    print(f"python {platform.python_version()}, {args.trials} trials, station tick {args.tick * 1000:.0f} ms")
+    software, response, wire = asyncio.run(run(args.trials, args.tick, args.ramp))
+    print(f"python {platform.python_version()}, {args.trials} trials, station tick {args.tick * 1000:.0f} ms, "
+          f"power stage {args.ramp:g} A/s")
     for name, xs in (("frame received -> port.set_setpoint_w", software),
                      ("frame received -> first CAN 0x208 following it", response),
                      ("frame received -> CAN 0x208 at the new current (+-1 A)", wire)):
@@ -227,8 +237,8 @@ def main() -> None:
         print(f"{name}: p50 {pct(ms, 50):.1f} ms, p90 {pct(ms, 90):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
               f"max {max(ms):.1f} ms, mean {statistics.fmean(ms):.1f} ms")
         if args.markdown:
-            print(f"| {args.tick * 1000:.0f} ms | {name} | {args.trials} | {pct(ms, 50):.1f} | {pct(ms, 99):.1f} | "
-                  f"{max(ms):.1f} |")
+            print(f"| {args.tick * 1000:.0f} ms | {args.ramp:g} A/s | {name} | {args.trials} | {pct(ms, 50):.1f} | "
+                  f"{pct(ms, 99):.1f} | {max(ms):.1f} |")
 
 
 if __name__ == "__main__":
