@@ -474,9 +474,11 @@ class StationSession:
                 raise exc
 
     async def _boot(self) -> BootOutcome:
+        reason = self._boot_reason
         while True:
+            self._triggered_boot = False  # this BootNotification answers a TriggerMessage asking for one
             try:
-                outcome: BootOutcome = await self.adapter.boot(self._boot_reason)
+                outcome: BootOutcome = await self.adapter.boot(reason)
             except TimeoutError:
                 log.warning("BootNotification unanswered; retrying in %d s", self.default_retry_s)
                 await self._sleep(self.default_retry_s)
@@ -506,6 +508,8 @@ class StationSession:
             if self._reboot is not None:
                 await self._ws.close()
                 raise ConnectionClosed(None, None)
+            if self._triggered_boot:
+                reason = "Triggered"
 
     async def _work(self) -> None:
         outcome = await self._boot()
@@ -545,6 +549,7 @@ class StationSession:
                 if isinstance(action, RebootRequested):
                     self._outbox.popleft()
                     self.request_reboot(action.kind)
+                    await self._answers_out()
                     if self.reboot_hook is None:
                         await self._ws.close()
                     return
@@ -552,11 +557,20 @@ class StationSession:
                 self._last_sent = loop.time()
                 continue
             if self._reboot is not None:
+                await self._answers_out()
                 await self._ws.close()
                 return
             wait = max(0.05, self._heartbeat_s - (loop.time() - self._last_sent))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _answers_out(self, limit_s: float = 2.0) -> None:
+        """Before a reboot closes the connection: let the answers to the CSMS CALLs being handled (the Reset that
+        asked for it) reach the wire."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit_s
+        while getattr(self.adapter, "answering", 0) and loop.time() < end:  # noqa: ASYNC110 - bounded, rare
+            await asyncio.sleep(0.01)
 
     def _report_statuses(self) -> None:
         """Every connector's status after a boot or an outage; 2.x after an outage no longer than OfflineThreshold
@@ -607,6 +621,9 @@ class StationSession:
         else:
             self.dropped_messages += 1
             log.error("giving up on %s after %d attempts", type(action).__name__, attempts)
+            abandoned = getattr(self.adapter, "message_abandoned", None)
+            if abandoned is not None:
+                abandoned(action)
         self._outbox.popleft()
         if item.seq is not None and self.store is not None:
             with self.store.atomic():

@@ -142,6 +142,8 @@ class StrictRouter:
     _ocpp_version: str
     route_map: dict[str, dict[str, Any]]
     rejected_frames: int = 0
+    #: CSMS CALLs being handled whose answer is not sent yet (the session lets them out before a reboot).
+    answering: int = 0
 
     _response_queue: Any
     _call_lock: Any
@@ -165,6 +167,10 @@ class StrictRouter:
             if response.unique_id == unique_id:
                 return response
             log.warning("ignored a response to an unknown CALL %s", response.unique_id)
+
+    def refuse_call(self, action: str) -> str | None:
+        """Why a valid CSMS CALL may not be carried out now (answered with CALLERROR SecurityError), or None."""
+        return None
 
     def check_call(self, msg: list[Any]) -> str | None:
         """Return a CALLERROR frame for an invalid CALL, or None when it may be handled."""
@@ -225,12 +231,20 @@ class StrictRouter:
                 log.warning("rejected CALL %s %s: %s", uid, msg[2], error)
                 await self._send(error)
                 return
+            refused = self.refuse_call(msg[2])
+            if refused is not None:
+                log.warning("refused CALL %s %s: %s", uid, msg[2], refused)
+                await self._send(_error_frame(uid, "SecurityError", refused))
+                return
             call = Call(uid, msg[2], msg[3])
+            self.answering += 1
             try:
                 await self._handle_call(call)
             except Exception as e:  # handler bugs become InternalError, never a dropped frame
                 log.exception("handler for %s failed", msg[2])
                 await self._send(_error_frame(uid, "InternalError", str(e) or type(e).__name__))
+            finally:
+                self.answering -= 1
             return
         if mtype in (MessageType.CallResult, MessageType.CallError) and not self._call_lock.locked():
             # No CALL of ours is in flight (the library holds the lock from sending until the answer): a late or

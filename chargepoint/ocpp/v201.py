@@ -71,6 +71,14 @@ STOP_REASON_201: dict[StopReason, str] = {
 }
 
 CALL_FAILED = (OCPPError, UnknownCallErrorCodeError)
+# While Pending (B02) the CSMS may configure the station but not start or stop transactions; while Rejected (B03) it
+# may only ask for a new BootNotification. Anything else gets CALLERROR SecurityError (TC_B_30).
+NOT_WHILE_PENDING = frozenset({"RequestStartTransaction", "RequestStopTransaction"})
+WHILE_REJECTED = frozenset({"TriggerMessage"})
+
+
+class TransactionMessageFailed(TimeoutError):
+    """The CSMS answered a TransactionEvent with a CALLERROR: the session retries it like an unanswered one."""
 
 
 class _RedactSecrets(logging.Filter):
@@ -183,6 +191,14 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201SmartCharging, V2
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "subprotocol": self.subprotocol, "variables": len(self.device_model)}
 
+    def refuse_call(self, action: str) -> str | None:
+        status = self.hooks.registration_status
+        if status == "Pending" and action in NOT_WHILE_PENDING:
+            return f"{action} is not allowed while the BootNotification is Pending"
+        if status == "Rejected" and action not in WHILE_REJECTED:
+            return f"{action} is not allowed while the BootNotification is Rejected"
+        return None
+
     async def route_message(self, raw_msg: str | bytes) -> None:
         # The size of the CALL being handled, for the DeviceDataCtrlr.BytesPerMessage limits.
         self._inbound_bytes = len(raw_msg.encode() if isinstance(raw_msg, str) else raw_msg)
@@ -268,10 +284,11 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201SmartCharging, V2
             try:
                 res = await self.call(self._call.TransactionEvent(**payload), suppress=False)
             except CALL_FAILED as e:
-                # The CSMS got the message and refused it: the number is used, the next message takes the next one.
+                # E14 (TC_E_50/51): a CALLERROR is retried like a missing answer (MessageAttempts / Interval), the
+                # same message with the same seqNo; the session gives up after the last attempt (message_abandoned).
                 log.warning("TransactionEvent %s seqNo %d refused: %s", payload["event_type"], seq, e)
-                res = None
-            # A time-out or a lost connection raises before this point: a retry reuses the same seqNo.
+                raise TransactionMessageFailed(f"TransactionEvent answered with CALLERROR {e}") from e
+            # A time-out or a lost connection raises before this point too: a retry reuses the same seqNo.
             if isinstance(action, TransactionEnded):
                 self._state.seq.pop(action.tx_id, None)
             else:
@@ -283,6 +300,14 @@ class V201Adapter(StrictRouter, AdapterBase, V201Handlers, V201SmartCharging, V2
             self.station.auth.remember(token["id_token"], parsed)
             if not parsed.accepted:
                 self.station.deauthorize(action.tx_id)
+
+    def message_abandoned(self, action: Action) -> None:
+        """The session gave up on a transaction message after its last attempt: its seqNo stays used, so the CSMS
+        sees the gap (the next message does not take the same number)."""
+        if isinstance(action, TransactionEnded):
+            self._state.seq.pop(action.tx_id, None)
+        elif isinstance(action, (TransactionStarted, TransactionUpdated)):
+            self._state.seq[action.tx_id] = self._state.seq.get(action.tx_id, 0) + 1
 
     def _tx_payload(self, action: TransactionStarted | TransactionUpdated | TransactionEnded,
                     seq: int) -> dict[str, Any]:

@@ -219,6 +219,10 @@ class CsmsEndpoint(_LibChargePoint):
         if validate:
             await validate_payload(msg, self._ocpp_version)
         self._state.action_counts[action] += 1
+        if behaviour.unanswered.get(action, 0) > 0:
+            behaviour.unanswered[action] -= 1
+            log_event(log, logging.INFO, "call_ignored", station_id=self.id, action=action, unique_id=msg.unique_id)
+            return
         if action in behaviour.silent_actions:
             log_event(log, logging.INFO, "call_ignored", station_id=self.id, action=action, unique_id=msg.unique_id)
             return

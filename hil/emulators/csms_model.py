@@ -99,6 +99,8 @@ class CsmsBehaviour:
     action_delays_s: dict[str, float] = field(default_factory=dict)
     #: Actions that are recorded but never answered (to test the station's response timeout).
     silent_actions: set[str] = field(default_factory=set)
+    #: Leave the next N CALLs of an action unanswered (N counts down per CALL; to test the station's retries).
+    unanswered: dict[str, int] = field(default_factory=dict)
     #: DataTransfer answer; OCPP says a receiver without an implementation for the vendorId answers UnknownVendorId.
     data_transfer_status: str = "UnknownVendorId"
     #: Validate handler answers against the response schema (False lets an override send a schema-invalid answer).

@@ -150,9 +150,10 @@ async def test_TC_B_02_CS_cold_boot_pending() -> None:
         await b.wait("BootNotification")
         assert (await b.get("TxCtrlr", "TxStartPoint"))["attributeValue"] == "PowerPathClosed"
         assert await b.set("SampledDataCtrlr", "TxUpdatedInterval", "15") == "Accepted"
-        res = await b.call("RequestStartTransaction", {"idToken": {"idToken": "R", "type": "Central"},
-                                                       "remoteStartId": 1, "evseId": 1})
-        assert res["status"] == "Rejected"
+        with pytest.raises(CallError) as err:  # not while Pending (TC_B_30)
+            await b.call("RequestStartTransaction", {"idToken": {"idToken": "R", "type": "Central"},
+                                                     "remoteStartId": 1, "evseId": 1})
+        assert err.value.code == "SecurityError"
         assert (await b.call("TriggerMessage", {"requestedMessage": "BootNotification"}))["status"] == "Accepted"
         await b.session.wait_accepted(5)
         await b.wait_status("Available")

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import pytest
+from ocpp.exceptions import SecurityError
 from ocpp.v201 import call
 from v201_rig import Rig, comp
 
@@ -50,9 +51,9 @@ async def test_TC_B_02_CS_cold_boot_pending_configured_then_triggered_boot() -> 
         # While Pending the CSMS may read and change the configuration ...
         assert (await r.set(comp("OCPPCommCtrlr"), "HeartbeatInterval", "60"))["attribute_status"] == "Accepted"
         # ... but not start a transaction nor make the station send anything but a BootNotification
-        res = await r.request(call.RequestStartTransaction(id_token={"id_token": "R", "type": "Central"},
-                                                           remote_start_id=1, evse_id=1))
-        assert res.status == "Rejected"
+        with pytest.raises(SecurityError):  # TC_B_30
+            await r.request(call.RequestStartTransaction(id_token={"id_token": "R", "type": "Central"},
+                                                         remote_start_id=1, evse_id=1))
         assert (await r.request(call.TriggerMessage(requested_message="Heartbeat"))).status == "Rejected"
         await r.flush()
         # ... and ask for a new BootNotification, which follows the response.
