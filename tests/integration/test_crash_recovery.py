@@ -45,7 +45,11 @@ class Rig:
         return self.version == "1.6"
 
     async def wait(self, action: str, pred: Any = None, after: int = -1, timeout: float = 20.0) -> Frame:
-        return await self.csms.wait_for(self.cp, action, pred, timeout=timeout, after=after)
+        try:
+            return await self.csms.wait_for(self.cp, action, pred, timeout=timeout, after=after)
+        except TimeoutError as e:  # say what the station was doing
+            tail = "\n".join(self.station.lines[-60:])
+            raise TimeoutError(f"{e}; the station's last log lines:\n{tail}") from None
 
     async def answer(self, frame: Frame) -> dict[str, Any]:
         f = await self.csms.wait_frame(lambda f: f.direction == "tx" and f.unique_id == frame.unique_id
