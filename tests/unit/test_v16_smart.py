@@ -1,7 +1,7 @@
 """OCPP 1.6 Smart Charging on the charge-point side (chargepoint/ocpp/v16_smart.py), in virtual time.
 
 The station (with its ProfileStore + EnergyManager, as chargepoint.app builds it) runs an emulated direct-DC car; the
-CSMS is the ``ocpp`` library's ChargePoint over the in-memory link of test_v16_adapter (every CALL and answer is
+CSMS is the ``ocpp`` library's ChargePoint over the in-memory link of v16_rig (every CALL and answer is
 schema-validated by the library on the other side, including GetCompositeSchedule's ``multipleOf 0.1``). Tests assert
 what the car actually gets (the port's measured current / power, the MeterValues the CSMS receives), not only the
 answers. Named after the OCPP 1.6 CTT charge-point cases (docs/reference/ocpp16_cs_testcases.tsv).
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from ocpp.v16 import call
-from test_v16_adapter import T0, Rig, config_of
+from v16_rig import T0, Rig, config_of
 
 from chargepoint.clock import VirtualClock, parse_iso
 from chargepoint.energy.manager import EnergyManager
