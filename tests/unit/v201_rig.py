@@ -26,7 +26,7 @@ from chargepoint.ocpp.v201 import V201Adapter
 from chargepoint.station.auth import Authorizer, AuthPolicy
 from chargepoint.station.core import Station
 from chargepoint.station.settings import StationSettings
-from chargepoint.station.types import IdToken, ResetKind
+from chargepoint.station.types import AuthInfo, AuthStatus, IdToken, ResetKind
 from hil.emulators.direct_dc import DirectDcPort
 
 CS_TO_CSMS = ">"
@@ -312,3 +312,15 @@ def comp(name: str, evse: int | None = None, connector: int | None = None,
     if evse is not None:
         out["evse"] = {"id": evse} if connector is None else {"id": evse, "connector_id": connector}
     return out
+
+
+# helpers of the test_v201_adapter*.py files
+ACCEPTED = AuthInfo(AuthStatus.ACCEPTED)
+
+
+def tx_events(r: Rig) -> list[dict[str, Any]]:
+    return r.sent("TransactionEvent")
+
+
+def statuses(r: Rig) -> list[tuple[int, int, str]]:
+    return [(p["evseId"], p["connectorId"], p["connectorStatus"]) for p in r.sent("StatusNotification")]
