@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import signal
 import sys
@@ -191,6 +192,8 @@ def apply_overrides(cfg: StationConfig, args: argparse.Namespace) -> StationConf
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack to stderr, the process goes on
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         cfg = apply_overrides(load_config(args.config), args)
     except ConfigError as e:

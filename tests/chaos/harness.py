@@ -161,6 +161,13 @@ class StationProcess:
         async with asyncio.timeout(timeout):
             return await self._reap()
 
+    async def dump_stacks(self, settle_s: float = 1.0) -> None:
+        """SIGUSR1: the station prints every thread's stack to its log (chargepoint.cli registers faulthandler)."""
+        if self.running and self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(settle_s)
+
     async def close(self) -> None:
         if self.running:
             await self.kill()
