@@ -11,7 +11,7 @@ import pytest
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import NotSupportedError
 from ocpp.v201 import call
-from test_v201_smart_rig import RATINGS, SmartRig, period, profile
+from test_v201_smart_rig import RATINGS, SmartRig, ok, period, profile, reason, set_profile
 from v201_rig import Rig
 
 from chargepoint.energy.model import ChargingProfile, ChargingSchedule, Kind, Purpose, RateUnit, SchedulePeriod
@@ -19,19 +19,6 @@ from chargepoint.energy.profiles import ProfileStore
 from chargepoint.energy.validation import StoreLimits
 from chargepoint.ocpp.smart_state import SMART, clear_external_limit, set_external_limit
 from chargepoint.station.types import IdToken
-
-
-def ok(res: dict[str, Any]) -> bool:
-    return res.get("status") == "Accepted"
-
-
-def reason(res: dict[str, Any]) -> str:
-    return str((res.get("statusInfo") or {}).get("reasonCode"))
-
-
-async def set_profile(r: SmartRig, evse_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    res: dict[str, Any] = await r.call("SetChargingProfile", {"evseId": evse_id, "chargingProfile": body})
-    return res
 
 
 def ems_limit(pid: int, evse_id: int, watts: float, source: str = "EMS") -> ChargingProfile:

@@ -203,3 +203,17 @@ def profile(pid: int, purpose: str = "TxDefaultProfile", periods: list[dict[str,
     if tx_id is not None:
         out["transactionId"] = tx_id
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- answers
+def ok(res: dict[str, Any]) -> bool:
+    return res.get("status") == "Accepted"
+
+
+def reason(res: dict[str, Any]) -> str:
+    return str((res.get("statusInfo") or {}).get("reasonCode"))
+
+
+async def set_profile(r: SmartRig, evse_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = await r.call("SetChargingProfile", {"evseId": evse_id, "chargingProfile": body})
+    return res

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_v201_smart_rig import SmartRig, period, profile
+from test_v201_smart_rig import SmartRig, ok, period, profile, reason, set_profile
 
 from chargepoint.clock import iso
 from chargepoint.energy.model import ChargingProfile, ChargingSchedule, Kind, OperationMode, Purpose, RateUnit
@@ -21,19 +21,6 @@ from chargepoint.ocpp.smart_state import set_external_limit
 from hil.emulators.direct_dc import EvProfile
 
 V21 = "2.1"
-
-
-def ok(res: dict[str, Any]) -> bool:
-    return res.get("status") == "Accepted"
-
-
-def reason(res: dict[str, Any]) -> str:
-    return str((res.get("statusInfo") or {}).get("reasonCode"))
-
-
-async def set_profile(r: SmartRig, evse_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    res: dict[str, Any] = await r.call("SetChargingProfile", {"evseId": evse_id, "chargingProfile": body})
-    return res
 
 
 def setpoint_profile(pid: int, setpoint: float, tx_id: str, **kw: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_v201_smart_rig import SmartRig, period, profile
+from test_v201_smart_rig import SmartRig, ok, period, profile, reason, set_profile
 
 from chargepoint.clock import iso
 from chargepoint.hardware.site import EmulatedSiteMeter
@@ -19,19 +19,6 @@ from chargepoint.station.types import Measurand
 
 V21 = "2.1"
 V2X = "V2XChargingCtrlr"
-
-
-def ok(res: dict[str, Any]) -> bool:
-    return res.get("status") == "Accepted"
-
-
-def reason(res: dict[str, Any]) -> str:
-    return str((res.get("statusInfo") or {}).get("reasonCode"))
-
-
-async def set_profile(r: SmartRig, evse_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    res: dict[str, Any] = await r.call("SetChargingProfile", {"evseId": evse_id, "chargingProfile": body})
-    return res
 
 
 def var(name: str, instance: str | None = None, evse_id: int = 1) -> dict[str, Any]:
